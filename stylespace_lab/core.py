@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 __all__ = ['DEFAULT_SETTINGS', 'settings_path', 'load_settings', 'Profile', 'get_profile', 'get_path', 'seed_everything',
            'get_device', 'to_uint8', 'image_grid', 'save_grid', 'progress']
 
-# %% ../nbs/00_core.ipynb #b24c050b
+# %% ../nbs/00_core.ipynb #671007b5
 DEFAULT_SETTINGS = """
 # The lab's settings (nbdev's own configuration is in pyproject.toml [tool.nbdev]).
 # Override any key with a settings.ini in the working directory, a file named by
@@ -56,7 +56,7 @@ num_threads = 2
 [cpu]
 # A laptop or a 2-core box: the 32x32 study in about an hour.
 resolution = 32
-channel_base = 4096
+channel_base = 2048
 channel_max = 128
 style_dim = 128
 n_mlp = 8

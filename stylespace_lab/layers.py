@@ -64,7 +64,7 @@ def downsample2x(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     "2x downsampling with FIR filtering: `[B, C, H, W] -> [B, C, H/2, W/2]`."
     return F.conv2d(x, _depthwise(kernel, x.shape[1], x), stride=2, padding=1, groups=x.shape[1])
 
-# %% ../nbs/01_layers.ipynb #95b9b74b
+# %% ../nbs/01_layers.ipynb #4220bf53
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
                      up: bool = False, fir: torch.Tensor | None = None, fused: bool = False) -> torch.Tensor:
     """Modulated convolution: `x [B, I, H, W]`, `weight [O, I, k, k]` (already gain-scaled), `styles [B, I]`.
@@ -73,8 +73,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     O, _, kh, kw = weight.shape
     if up and fir is None: raise ValueError("up=True needs the FIR kernel `fir`")
     styles = styles.to(x.dtype)
-    if demodulate:  # float32: the sum of squares is precision-sensitive under autocast
-        d = torch.rsqrt((weight.float()[None] * styles.float()[:, None, :, None, None]).square().sum((2, 3, 4)) + 1e-8)
+    if demodulate:  # sum_{ikl} (s_i w_oikl)^2 = (s^2) @ (sum_kl w^2)^T: a matmul, no [B, O, I, k, k] tensor; float32 under autocast
+        d = torch.rsqrt(styles.float().square() @ weight.float().square().sum((2, 3)).t() + 1e-8)
     if fused:
         w = weight.to(x.dtype)[None] * styles[:, None, :, None, None]
         if demodulate: w = w * d.to(x.dtype)[:, :, None, None, None]

@@ -1,0 +1,26 @@
+# Two commands (README): `make study` sets everything up and runs the main job; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup study test
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: the CPU wheel (plain `torch` would pull a multi-GB CUDA build)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+study: setup
+	$(BIN)/stylespace-lab study --profile cpu
+
+test: setup
+	$(BIN)/python tools/check_sync.py
+	$(BIN)/python tools/readme.py --check
+	STYLESPACE_LAB_PROFILE=smoke STYLESPACE_LAB_QUIET=1 $(BIN)/nbdev-test --n-workers 2
+	$(BIN)/pytest
