@@ -114,7 +114,7 @@ class MappingNetwork(nn.Module):
             with torch.no_grad(): self.w_avg.copy_(w.detach().float().mean(0).lerp(self.w_avg, self.w_avg_beta))
         return w if psi == 1 else self.w_avg.to(w.dtype).lerp(w, psi)
 
-# %% ../nbs/02_generator.ipynb #2910c069
+# %% ../nbs/02_generator.ipynb #98d6c90a
 class SynthesisBlock(nn.Module):
     "One resolution of the synthesis network: `conv0` (2x up; not at 4x4), `conv1`, `torgb`."
     def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int):
@@ -172,21 +172,23 @@ class SynthesisNetwork(nn.Module):
             if s.ndim != 2 or s.shape != (B, l.channels):
                 raise ValueError(f"style layer {l.index} ({l.name}) expects [B, {l.channels}] with one B for all layers, got {tuple(s.shape)}")
 
-    def forward(self, styles: Styles | list[torch.Tensor], noise: str | list[torch.Tensor] = 'random') -> torch.Tensor:
+    def forward(self, styles: Styles | list[torch.Tensor], noise: str | list[torch.Tensor] = 'random', return_features: bool = False):
+        "Images from styles; with `return_features`, also `{block: activation after its conv1}` (for CDC-style losses)."
         self.check_styles(styles)
         n_convs = sum(l.kind == 'conv' for l in self.layout)
         if not isinstance(noise, str):
             if len(noise) != n_convs: raise ValueError(f"expected {n_convs} noise tensors (one per conv), got {len(noise)}")
         elif noise not in NOISE_MODES: raise ValueError(f"unknown noise mode {noise!r}; use one of {NOISE_MODES} or a list of tensors")
         x = self.const[None].expand(styles[0].shape[0], -1, -1, -1).to(styles[0].dtype)
-        img, i, j = None, 0, 0   # i: style layer, j: conv layer
-        for block in self.blocks.values():
+        img, i, j, feats = None, 0, 0, {}   # i: style layer, j: conv layer
+        for name, block in self.blocks.items():
             for conv in block.style_modules[:-1]:
                 x = conv(x, styles[i], noise if isinstance(noise, str) else noise[j])
                 i, j = i + 1, j + 1
+            feats[name] = x
             y = block.torgb(x, styles[i]); i += 1
             img = y if img is None else upsample2x(img, self.fir) + y
-        return img
+        return (img, feats) if return_features else img
 
 # %% ../nbs/02_generator.ipynb #94d7940c
 PARAM_GROUPS = ('mapping', 'affine', 'conv', 'torgb', 'noise', 'const')

@@ -132,12 +132,14 @@ def _check_finite(nets: dict, losses: dict, steps: str) -> None:
         for n, p in net.named_parameters():
             if not torch.isfinite(p).all(): raise TrainingDiverged(f"weight {k}.{n} became non-finite during steps {steps}; the last good snapshot was kept")
 
-# %% ../nbs/06_train.ipynb #093f1a1a
+# %% ../nbs/06_train.ipynb #efcffb85
 def train(images, run_dir: str | Path, g_cfg: GeneratorConfig | None = None, cfg: TrainConfig | None = None,
           profile: str | Profile | None = None, device=None, resume: bool = True, max_minutes: float | None = None,
-          meta: dict | None = None) -> TrainResult:
+          meta: dict | None = None, init_from: str | Path | None = None) -> TrainResult:
     """Train G and D on `images` (an image folder, an `EmojiSet`, or a `[N, 3, R, R]` tensor in [-1, 1]).
-    Resumes from `run_dir/latest.pt` when `resume`; stops after `cfg.steps` or `max_minutes`, snapshotting at the end."""
+    Resumes from `run_dir/latest.pt` when `resume`; otherwise `init_from` (a checkpoint with G/G_ema/D, e.g. a
+    committed model) warm-starts the networks and the step count, with fresh optimisers. Stops after `cfg.steps`
+    or `max_minutes`, snapshotting at the end."""
     device = get_device(device)
     run_dir = Path(run_dir); (run_dir/'samples').mkdir(parents=True, exist_ok=True)
     g_cfg = g_cfg or GeneratorConfig.from_profile(profile)
@@ -171,6 +173,15 @@ def train(images, run_dir: str | Path, g_cfg: GeneratorConfig | None = None, cfg
         step, aug_p, wall = ts['step'], ts['aug_p'], ts['wall_s']
         pl_mean, ada_acc = ts['pl_mean'].to(device), ts['ada_acc'].to(device)
         _set_rng_state(ts['rng'], device)
+
+    elif init_from is not None:
+        ck = read_checkpoint(init_from, map_location=device)
+        if GeneratorConfig.from_dict(ck['config']) != g_cfg:
+            raise ValueError(f"{init_from} has architecture {ck['config']}, not {g_cfg.to_dict()}")
+        missing = [k for k in ('G_ema', 'D') if k not in ck]
+        if missing: raise ValueError(f"{init_from} lacks {missing}: a warm start needs G_ema and D (G defaults to G_ema)")
+        G.load_state_dict(ck.get('G', ck['G_ema'])); G_ema.load_state_dict(ck['G_ema']); D.load_state_dict(ck['D'])
+        step, wall = int(ck['meta'].get('step', 0)), float(ck['meta'].get('wall_s', 0.))
 
     log_path = run_dir/'log.jsonl'
     if step == 0 and log_path.exists(): log_path.unlink()
