@@ -132,7 +132,7 @@ def _check_finite(nets: dict, losses: dict, steps: str) -> None:
         for n, p in net.named_parameters():
             if not torch.isfinite(p).all(): raise TrainingDiverged(f"weight {k}.{n} became non-finite during steps {steps}; the last good snapshot was kept")
 
-# %% ../nbs/06_train.ipynb #efcffb85
+# %% ../nbs/06_train.ipynb #d1385b0f
 def train(images, run_dir: str | Path, g_cfg: GeneratorConfig | None = None, cfg: TrainConfig | None = None,
           profile: str | Profile | None = None, device=None, resume: bool = True, max_minutes: float | None = None,
           meta: dict | None = None, init_from: str | Path | None = None) -> TrainResult:
@@ -141,6 +141,7 @@ def train(images, run_dir: str | Path, g_cfg: GeneratorConfig | None = None, cfg
     committed model) warm-starts the networks and the step count, with fresh optimisers. Stops after `cfg.steps`
     or `max_minutes`, snapshotting at the end."""
     device = get_device(device)
+    if device.type == 'cpu': torch.set_flush_denormal(True)   # denormal floats slow CPU convolutions several-fold
     run_dir = Path(run_dir); (run_dir/'samples').mkdir(parents=True, exist_ok=True)
     g_cfg = g_cfg or GeneratorConfig.from_profile(profile)
     cfg = cfg or TrainConfig.from_profile(profile)
