@@ -19,8 +19,10 @@ setup: $(STAMP)
 study: setup
 	$(BIN)/stylespace-lab study --profile cpu
 
+# One torch thread per process: the smoke models are tiny, and nbdev-test runs two notebooks at once; on
+# 2 cores, 2 threads each made them ~10x slower.
 test: setup
 	$(BIN)/python tools/check_sync.py
 	$(BIN)/python tools/readme.py --check
-	STYLESPACE_LAB_PROFILE=smoke STYLESPACE_LAB_QUIET=1 $(BIN)/nbdev-test --n-workers 2
-	$(BIN)/pytest
+	OMP_NUM_THREADS=1 STYLESPACE_LAB_PROFILE=smoke STYLESPACE_LAB_QUIET=1 $(BIN)/nbdev-test --n-workers 2
+	OMP_NUM_THREADS=1 STYLESPACE_LAB_QUIET=1 $(BIN)/pytest

@@ -53,3 +53,24 @@ def test_grid_writes_png(tmp_path):
     p = save_grid(torch.rand(6, 3, 8, 8) * 2 - 1, tmp_path/'sub'/'g.png', nrow=3)
     assert p.exists()
     assert image_grid(torch.zeros(6, 3, 8, 8), nrow=3, pad=2).size == (3 * 10 + 2, 2 * 10 + 2)
+
+
+def test_settings_found_from_a_subfolder_and_paths_relative_to_it(tmp_path, monkeypatch):
+    monkeypatch.delenv('STYLESPACE_LAB_SETTINGS', raising=False)
+    (tmp_path/'settings.ini').write_text('[paths]\nfigures = figs\n')
+    (tmp_path/'nbs').mkdir()
+    monkeypatch.chdir(tmp_path/'nbs')
+    assert get_path('figures') == (tmp_path/'figs').resolve()
+
+
+def test_foreign_settings_ini_is_ignored(tmp_path, monkeypatch):
+    monkeypatch.delenv('STYLESPACE_LAB_SETTINGS', raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path/'settings.ini').write_text('[DEFAULT]\nlib_name = other_project\n')
+    assert get_profile('cpu').batch_size == 16
+    assert 'lib_name' not in get_profile('cpu').values
+
+
+def test_smoke_figures_go_to_a_temporary_folder():
+    from stylespace_lab.core import figures_dir
+    assert figures_dir('smoke') != get_path('figures')
