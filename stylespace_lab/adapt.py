@@ -113,7 +113,7 @@ def shared_noise(G: Generator, batch: int, device=None) -> list[torch.Tensor]:
     "One `[batch, 1, r, r]` standard normal noise tensor per conv layer of `G`, to pass as `noise=` to several generators."
     return [torch.randn(batch, 1, l.resolution, l.resolution, device=device) for l in G.style_layout if l.kind == 'conv']
 
-# %% ../nbs/11_adapt.ipynb #4e17602e
+# %% ../nbs/11_adapt.ipynb #6107cae9
 def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Discriminator | None = None,
           profile: str | Profile | None = None, device=None, resize: bool = False, eval_fn=None, eval_every: int = 0,
           run_dir: str | Path | None = None, snapshot_minutes: float = 5., progress_bar: bool = True, **overrides) -> AdaptResult:
@@ -162,6 +162,8 @@ def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Disc
         atomic_save(dict(config=config.to_dict(), param=P.delta_state(), D=D.state_dict(), opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(),
                          step=step, rows=rows, wall_s=wall, rng=torch.get_rng_state()), snap)
 
+    if step == 0 and eval_fn is not None and eval_every:   # where the source stands, for "before vs after"
+        with torch.no_grad(): rows.append(dict(step=0, wall_s=0., **eval_fn(Gv)))
     acc, t0, t_snap, start = {}, time.time(), time.time(), step
     bar = progress(total=config.steps, initial=step, desc=f'adapt {config.parameterization}', **({} if progress_bar else {'disable': True}))
     while step < config.steps:

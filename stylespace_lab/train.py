@@ -132,7 +132,7 @@ def _check_finite(nets: dict, losses: dict, steps: str) -> None:
         for n, p in net.named_parameters():
             if not torch.isfinite(p).all(): raise TrainingDiverged(f"weight {k}.{n} became non-finite during steps {steps}; the last good snapshot was kept")
 
-# %% ../nbs/06_train.ipynb #d1385b0f
+# %% ../nbs/06_train.ipynb #22c8712e
 def train(images, run_dir: str | Path, g_cfg: GeneratorConfig | None = None, cfg: TrainConfig | None = None,
           profile: str | Profile | None = None, device=None, resume: bool = True, max_minutes: float | None = None,
           meta: dict | None = None, init_from: str | Path | None = None) -> TrainResult:
@@ -185,7 +185,9 @@ def train(images, run_dir: str | Path, g_cfg: GeneratorConfig | None = None, cfg
         step, wall = int(ck['meta'].get('step', 0)), float(ck['meta'].get('wall_s', 0.))
 
     log_path = run_dir/'log.jsonl'
-    if step == 0 and log_path.exists(): log_path.unlink()
+    if log_path.exists():   # drop rows a killed run logged after its last snapshot
+        rows = [l for l in log_path.read_text().splitlines() if l.strip() and json.loads(l)['step'] <= step]
+        log_path.write_text(''.join(r + '\n' for r in rows))
     augment = (lambda x: diff_augment(x, cfg.augment, p=aug_p)) if cfg.augment else None
 
     def snapshot():
@@ -194,7 +196,7 @@ def train(images, run_dir: str | Path, g_cfg: GeneratorConfig | None = None, cfg
         m = dict(meta or {}, step=step, kimg=step * cfg.batch_size / 1000, wall_s=round(wall, 1), device=str(device), r1_gamma=gamma)
         save_checkpoint(latest, G=G, G_ema=G_ema, D=D, meta=m, train_state=ts)
 
-    acc, t0, t_log, t_snap = {}, time.time(), time.time(), time.time()
+    acc, t0, t_log, t_snap, last_log = {}, time.time(), time.time(), time.time(), step
     bar = progress(total=cfg.steps, initial=step, desc='train')
     while step < cfg.steps:
         # --- D: main loss, plus R1 on every r1_every-th step (lazy regularisation)
@@ -237,7 +239,7 @@ def train(images, run_dir: str | Path, g_cfg: GeneratorConfig | None = None, cfg
         for k, v in dict(loss_d=loss_d, loss_g=loss_g, r1=r1, pl=pl).items(): acc[k] = acc.get(k, 0.) + v.detach()
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
-            n = step % cfg.log_every or cfg.log_every
+            n, last_log = step - last_log, step
             vals = {name: float(v) / n for name, v in acc.items()}
             _check_finite(dict(G=G, D=D), vals, f"{step - n + 1}..{step}")
             now = time.time(); wall += now - t_log
