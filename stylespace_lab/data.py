@@ -41,7 +41,7 @@ __all__ = ['SETS', 'TARBALLS', 'RENDER_VERSION', 'IMAGE_EXTENSIONS', 'DIFFAUGMEN
            'shared_codepoints', 'plot_pairs', 'EmojiDataset', 'few_shot', 'load_image', 'ImageFolder', 'load_images',
            'diff_augment']
 
-# %% ../nbs/04_data.ipynb #eb2b3d24
+# %% ../nbs/04_data.ipynb #37a01dd7
 _HEX_TOKEN = re.compile(r'(?:u\+|0x)?([0-9a-f]+)', re.I)
 _SKIN_TONES = frozenset(range(0x1F3FB, 0x1F400))
 
@@ -68,7 +68,7 @@ def normalize_codepoints(seq) -> str:
 
 def strip_skin_tones(codepoints: str) -> str:
     "The normalised sequence without Fitzpatrick modifiers (U+1F3FB..U+1F3FF): the 'base' glyph of a skin-tone variant."
-    return '-'.join(t for t in codepoints.split('-') if t and int(t, 16) not in _SKIN_TONES)
+    return '-'.join(t for t in codepoints.split('-') if t and not (re.fullmatch(r'[0-9a-f]+', t) and int(t, 16) in _SKIN_TONES))
 
 def _is_pua(codepoints: str) -> bool:
     "True when the sequence starts in a private use area (vendor-only glyphs such as OpenMoji's extras)."

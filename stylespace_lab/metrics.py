@@ -460,20 +460,21 @@ def correspondence(src_labels_or_logits, tgt_logits, ks: Sequence[int] = (1, 5))
     out['n'] = int(src.shape[0])
     return out
 
-# %% ../nbs/07_metrics.ipynb #0ab1882d
+# %% ../nbs/07_metrics.ipynb #1c749e4d
 def _conv_bn(i, o, s):
     return [nn.Conv2d(i, o, 3, s, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
 
 class EmojiEncoder(FeatureExtractor):
     "A small CNN at 32x32 with a content (codepoint) head and a style (set) head; its pooled 128-d features are the FD_emoji space."
     def __init__(self, content_classes: Sequence[str], style_classes: Sequence[str], widths: Sequence[int] = (16, 48, 96, 128),
-                 dim: int = 128, size: int = 32, dropout: float = 0.2):
+                 dim: int = 128, size: int = 32, dropout: float = 0.2, content_by: str = 'codepoints'):
         super().__init__()
+        if content_by not in ('codepoints', 'base'): raise ValueError(f"content_by must be 'codepoints' or 'base', got {content_by!r}")
         if len(content_classes) < 1 or len(style_classes) < 1: raise ValueError("need at least one content and one style class")
         self.content_classes, self.style_classes = [str(c) for c in content_classes], [str(s) for s in style_classes]
         if len(set(self.content_classes)) != len(self.content_classes): raise ValueError("content_classes has duplicates")
         if len(widths) != 4: raise ValueError(f"widths: expected 4 channel counts, got {widths}")
-        self.config = dict(widths=[int(w) for w in widths], dim=dim, size=size, dropout=dropout)
+        self.config = dict(widths=[int(w) for w in widths], dim=dim, size=size, dropout=dropout, content_by=content_by)
         self.dim, self.size, self.meta = dim, size, {}
         w = self.config['widths']
         self.trunk = nn.Sequential(*_conv_bn(3, w[0], 1), *_conv_bn(w[0], w[1], 2), *_conv_bn(w[1], w[2], 2),
@@ -482,6 +483,13 @@ class EmojiEncoder(FeatureExtractor):
         self.content_head = nn.Linear(dim, len(self.content_classes))
         self.style_head = nn.Linear(dim, len(self.style_classes))
         self.content_index = {c: i for i, c in enumerate(self.content_classes)}
+
+    def content_class(self, codepoints: str) -> str:
+        "The content class of a normalised codepoint sequence: itself, or its skin-tone-free base when `content_by='base'`."
+        if self.config['content_by'] == 'base':
+            from stylespace_lab.data import strip_skin_tones
+            return strip_skin_tones(str(codepoints))
+        return str(codepoints)
 
     @property
     def id(self) -> str:
@@ -544,9 +552,10 @@ def load_emoji_encoder(path: str | Path | None = None, device=None) -> EmojiEnco
     model.meta, model.path = ck.get('meta', {}), found
     return model.to(get_device(device) if device is not None else 'cpu').eval()
 
-# %% ../nbs/07_metrics.ipynb #d473f4ec
+# %% ../nbs/07_metrics.ipynb #2dd683f7
 def _restricted(logits: torch.Tensor, encoder: EmojiEncoder, codepoints, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    idx = sorted({encoder.content_index[str(c)] for c in codepoints if str(c) in encoder.content_index})
+    keys = {encoder.content_class(c) for c in codepoints}
+    idx = sorted({encoder.content_index[k] for k in keys if k in encoder.content_index})
     if not idx: raise ValueError(f"none of the {name} codepoints is a content class of the encoder ({len(encoder.content_classes)} classes)")
     mask = torch.full((logits.shape[1],), float('-inf'))
     mask[idx] = 0
@@ -570,7 +579,7 @@ def cross_domain_correspondence(encoder: EmojiEncoder, G_source_images, G_target
     out['chance_top1'] = 1 / len(tgt_idx)
     return out
 
-# %% ../nbs/07_metrics.ipynb #06469997
+# %% ../nbs/07_metrics.ipynb #4a99120b
 def _as_set(s, resolution):
     if isinstance(s, str):
         from stylespace_lab.data import load_set      # data is a sibling leaf: imported only when names are given
@@ -629,14 +638,18 @@ def _fit(model, imgs, set_idx, content, tr, epochs, batch_size, lr, g, dev, prog
 
 def train_emoji_encoder(sets: Sequence, resolution: int = 32, epochs: int = 4, batch_size: int = 128, lr: float = 3e-3,
                         holdout: float = 0.1, min_sets: int = 2, seed: int = 0, device=None, progress: bool = True,
-                        **model_kwargs) -> tuple[EmojiEncoder, pd.DataFrame]:
-    "Train an `EmojiEncoder` on benchmark sets; return it and an accuracy table per head on held-out icons (per set and 'all')."
+                        content_by: str = 'base', **model_kwargs) -> tuple[EmojiEncoder, pd.DataFrame]:
+    """Train an `EmojiEncoder` on benchmark sets; return it and an accuracy table per head on held-out icons (per set and 'all').
+    `content_by='base'` merges skin-tone variants into one content class (the same drawing in another colour)."""
     if len(sets) < 2: raise ValueError(f"train on at least 2 sets (content classes are codepoints drawn by >= {min_sets} sets), got {len(sets)}")
     if not 0 < holdout < 1: raise ValueError(f"holdout must be in (0, 1), got {holdout}")
     loaded = [_as_set(s, resolution) for s in sets]
     names = [n for n, _ in loaded]
     if len(set(names)) != len(names): raise ValueError(f"set names repeat: {names}")
     cps = [['' if c is None or (isinstance(c, float) and math.isnan(c)) else str(c) for c in s.meta['codepoints']] for _, s in loaded]
+    if content_by == 'base':
+        from stylespace_lab.data import strip_skin_tones
+        cps = [[strip_skin_tones(c) if c else '' for c in cp] for cp in cps]
     counts = pd.Series([c for cp in cps for c in set(cp) if c], dtype=object).value_counts()   # '' = no codepoint (game-icons)
     content_classes = sorted(counts[counts >= min_sets].index)
     if not content_classes: raise ValueError(f"no codepoint is drawn by {min_sets} or more of the sets {names}")
@@ -655,7 +668,7 @@ def train_emoji_encoder(sets: Sequence, resolution: int = 32, epochs: int = 4, b
     imgs, set_idx, content, is_test = torch.cat(imgs), torch.cat(set_idx), torch.cat(content), torch.cat(is_test)
     with torch.random.fork_rng(devices=[]):                       # seeded, without touching the caller's random state
         torch.manual_seed(seed)                                    # initial weights and dropout
-        model, history = _fit(EmojiEncoder(content_classes, names, size=resolution, **model_kwargs), imgs, set_idx, content,
+        model, history = _fit(EmojiEncoder(content_classes, names, size=resolution, content_by=content_by, **model_kwargs), imgs, set_idx, content,
                               (~is_test).nonzero().squeeze(1), epochs, batch_size, lr, g, get_device(device), progress)
     test = is_test.nonzero().squeeze(1)
     table = _accuracy_table(model, imgs[test], set_idx[test], content[test], names)
