@@ -1,0 +1,88 @@
+"Every parameterization: identity at start (bit for bit), published counts, gradients exactly where exposed, delta round trips."
+import pytest
+import torch
+
+from stylespace_lab.checkpoints import load_delta, save_delta
+from stylespace_lab.generator import Generator, GeneratorConfig
+from stylespace_lab.parameterizations import PARAMETERIZATIONS, StyleSpaceDirection, make_parameterization
+
+CFG = GeneratorConfig(resolution=32, style_dim=16, n_mlp=2, channel_base=256, channel_max=16)
+NAMES = ['full', 'mapping', 'affine', 'synthesis', 'conv', 'torgb', 'noise', 'const', 'affine@8', 'conv@8-16', 'torgb@4-32',
+         'stylespace', 'stylespace_sparse', 'affine_plus', 'affine_light_plus', 'dommod']
+
+
+@pytest.fixture(scope='module')
+def G():
+    torch.manual_seed(0)
+    return Generator(CFG).eval()
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_identity_at_start(G, name):
+    z = G.sample_z(3, seed=1)
+    with torch.no_grad():
+        assert torch.equal(make_parameterization(name, G).generator()(z, noise='const'), G(z, noise='const'))
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_gradients_reach_exactly_the_exposed_tensors(G, name):
+    P = make_parameterization(name, G)
+    with torch.no_grad():
+        for p in P.trainable_parameters(): p.add_(1e-3 * torch.randn_like(p))
+    P.generator()(G.sample_z(2, seed=2)).square().mean().backward()
+    assert {id(p) for p in P.parameters() if p.grad is not None} == {id(p) for p in P.trainable_parameters()}
+    assert all(p.grad is None for p in G.parameters())
+    assert P.n_params > 0
+
+
+@pytest.mark.parametrize('res,want', [
+    (1024, dict(stylespace=9_088, affine_plus=5_187_968, affine_light_plus=637_824, dommod=6_048, affine=4_662_144, mapping=2_101_248)),
+    (512, dict(stylespace=8_960, affine_plus=5_122_304, affine_light_plus=629_504, affine=4_596_480)),
+    (256, dict(stylespace=7_424, affine_plus=4_005_888, affine_light_plus=285_696, affine=3_808_512, full=24_767_458)),
+])
+def test_published_counts(res, want):
+    with torch.device('meta'):
+        Gm = Generator(GeneratorConfig.stylegan2(res))
+        got = {n: make_parameterization(n, Gm, **({'block': 64} if n.startswith('affine_') else {})).n_params for n in want}
+    assert got == want
+
+
+def test_finetune_band_selects_only_its_resolutions(G):
+    P = make_parameterization('conv@8-16', G)
+    assert P.names and all(('.b8.' in n or '.b16.' in n) for n in P.names)
+    assert all('.affine.' not in n and '.torgb.' not in n for n in P.names)
+
+
+def test_sparse_keeps_the_largest_entries(G):
+    d = StyleSpaceDirection(G)
+    with torch.no_grad():
+        for p in d.direction: p.copy_(torch.randn_like(p))
+    S = make_parameterization('stylespace_sparse', G, keep=0.1, direction=d)
+    flat, mask = d.flat(), S.mask
+    assert S.n_params == round(0.1 * flat.numel())
+    assert flat[mask].abs().min() >= flat[~mask].abs().max()
+    S.generator()(G.sample_z(2, seed=0)).mean().backward()
+    assert all((p.grad.flatten() * ~m).abs().sum() == 0 for p, m in zip(S.direction, mask.split([p.numel() for p in S.direction])))
+
+
+@pytest.mark.parametrize('name', ['stylespace', 'affine_plus', 'affine_light_plus', 'dommod', 'conv@16'])
+def test_delta_file_round_trip_and_refusal(G, name, tmp_path):
+    P = make_parameterization(name, G)
+    with torch.no_grad():
+        for p in P.trainable_parameters(): p.add_(0.01 * torch.randn_like(p))
+    path = save_delta(tmp_path/'d.pt', P.delta_state(), G, name, meta=dict(param_config=P.config()))
+    kind, state = load_delta(path, G)
+    kwargs = {k: v for k, v in P.config().items() if k != 'spec'}
+    Q = make_parameterization(kind, G, **kwargs).load_delta(state)
+    z = G.sample_z(2, seed=3)
+    with torch.no_grad(): assert torch.equal(Q.generator()(z, noise='const'), P.generator()(z, noise='const'))
+    other = Generator(GeneratorConfig(resolution=32, style_dim=8, n_mlp=2, channel_base=256, channel_max=16))
+    with pytest.raises(ValueError, match='style_dim'): load_delta(path, other)
+
+
+def test_bad_names(G):
+    with pytest.raises(ValueError, match='known: full'): make_parameterization('lora', G)
+    with pytest.raises(ValueError, match='not in this generator'): make_parameterization('conv@64', G)
+    with pytest.raises(ValueError, match='not a resolution'): make_parameterization('affine_plus', G, block=64)
+    with pytest.raises(ValueError, match='no resolution'): make_parameterization('mapping@8', G)
+    assert set(PARAMETERIZATIONS) >= {'full', 'stylespace', 'affine_plus', 'affine_light_plus', 'dommod', 'stylespace_sparse'}
