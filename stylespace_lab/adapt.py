@@ -113,7 +113,7 @@ def shared_noise(G: Generator, batch: int, device=None) -> list[torch.Tensor]:
     "One `[batch, 1, r, r]` standard normal noise tensor per conv layer of `G`, to pass as `noise=` to several generators."
     return [torch.randn(batch, 1, l.resolution, l.resolution, device=device) for l in G.style_layout if l.kind == 'conv']
 
-# %% ../nbs/11_adapt.ipynb #6107cae9
+# %% ../nbs/11_adapt.ipynb #f7fbacc0
 def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Discriminator | None = None,
           profile: str | Profile | None = None, device=None, resize: bool = False, eval_fn=None, eval_every: int = 0,
           run_dir: str | Path | None = None, snapshot_minutes: float = 5., progress_bar: bool = True, **overrides) -> AdaptResult:
@@ -132,11 +132,14 @@ def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Disc
     seed_everything(config.seed)
 
     G0 = source.to(device)
-    if not config.transfer_g:   # Wang et al.'s "G random": the same architecture, freshly initialised
-        G0 = Generator(source.cfg).to(device)
+    def fresh(cls, offset):   # Wang et al.'s "random" networks: the same architecture, initialised from a seed of their own
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed * 1_000_003 + offset)
+            return cls(source.cfg).to(device)
+    if not config.transfer_g: G0 = fresh(Generator, 17).eval().requires_grad_(False)
     P = make_parameterization(config.parameterization, G0, **dict(config.param_kwargs)).to(device)
     Gv = P.generator()
-    D = (copy.deepcopy(D) if config.transfer_d else Discriminator(source.cfg)).to(device).train().requires_grad_(True)
+    D = (copy.deepcopy(D) if config.transfer_d else fresh(Discriminator, 29)).to(device).train().requires_grad_(True)
     D_src = copy.deepcopy(D).eval().requires_grad_(False) if 'd3t_distill' in w else None
     if config.freeze_d: freeze_d(D, config.freeze_d)
     opt_g = torch.optim.Adam(P.trainable_parameters(), config.learning_rate, betas=(0., 0.99))

@@ -1,0 +1,79 @@
+"The adaptation loop: transfer options, FreezeD, every loss together, resume, NaN guard, bad input."
+from unittest import mock
+
+import pytest
+import torch
+
+from stylespace_lab.adapt import AdaptConfig, adapt
+from stylespace_lab.discriminator import Discriminator
+from stylespace_lab.generator import Generator, GeneratorConfig
+from stylespace_lab.train import TrainingDiverged
+
+CFG = GeneratorConfig(resolution=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16)
+
+
+@pytest.fixture(scope='module')
+def nets():
+    torch.manual_seed(0)
+    return Generator(CFG).eval(), Discriminator(CFG)
+
+
+def targets(n=5):
+    return torch.rand(n, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+
+def cfg(**kw):
+    return AdaptConfig(**{'steps': 3, 'batch_size': 4, 'log_every': 1, 'projection_steps': 3, **kw})
+
+
+def test_source_is_never_modified(nets):
+    G, D = nets
+    before = {k: v.clone() for k, v in {**G.state_dict(), **{'D.' + k: v for k, v in D.state_dict().items()}}.items()}
+    adapt(G, targets(), cfg(parameterization='full', losses=(('adv', 1.), ('cdc', 1.), ('d3t_rec', 1.), ('d3t_distill', 1.))),
+          D=D, progress_bar=False)
+    after = {**G.state_dict(), **{'D.' + k: v for k, v in D.state_dict().items()}}
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize('tg,td', [(True, True), (True, False), (False, True), (False, False)])
+def test_transfer_table_options(nets, tg, td):
+    G, D = nets
+    res = adapt(G, targets(), cfg(parameterization='full', transfer_g=tg, transfer_d=td), D=D, progress_bar=False)
+    assert len(res.log) == 3
+    assert torch.equal(res.before, G(G.sample_z(16, seed=10_000), noise='const').detach()) == tg
+
+
+def test_freeze_d_keeps_the_first_blocks(nets):
+    G, D = nets
+    res = adapt(G, targets(), cfg(freeze_d=2), D=D, progress_bar=False)
+    for name, p in res.D.named_parameters():
+        frozen = name.startswith(('from_rgb.', 'blocks.b16.', 'blocks.b8.'))
+        assert torch.equal(p, dict(D.named_parameters())[name]) == frozen, name
+
+
+def test_resume_equals_uninterrupted(nets, tmp_path):
+    G, D = nets
+    full = adapt(G, targets(), cfg(steps=4), D=D, progress_bar=False)
+    adapt(G, targets(), cfg(steps=2), D=D, progress_bar=False, run_dir=tmp_path)
+    resumed = adapt(G, targets(), cfg(steps=4), D=D, progress_bar=False, run_dir=tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(full.param.parameters(), resumed.param.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(full.D.parameters(), resumed.D.parameters()))
+
+
+def test_nan_guard(nets):
+    G, D = nets
+    with mock.patch('stylespace_lab.adapt.g_adversarial_loss', side_effect=lambda D, x, aug=None: x.mean() * float('nan')):
+        with pytest.raises(TrainingDiverged, match='adv became non-finite at adaptation step 1'):
+            adapt(G, targets(), cfg(), D=D, progress_bar=False)
+
+
+def test_bad_input(nets):
+    G, D = nets
+    with pytest.raises(ValueError, match='pass resize=True'): adapt(G, torch.zeros(3, 3, 32, 32), cfg(), D=D)
+    assert adapt(G, torch.zeros(3, 3, 32, 32), cfg(steps=1), D=D, resize=True, progress_bar=False).log.step.tolist() == [1]
+    with pytest.raises(ValueError, match='no target images'): adapt(G, torch.zeros(0, 3, 16, 16), cfg(), D=D)
+    with pytest.raises(ValueError, match='unknown parameterization'): adapt(G, targets(), cfg(parameterization='lora'), D=D)
+    with pytest.raises(ValueError, match='needs the source discriminator'): adapt(G, targets(), cfg())
+    other = Discriminator(GeneratorConfig(resolution=32, style_dim=16, n_mlp=2, channel_base=128, channel_max=16))
+    with pytest.raises(ValueError, match='D is 32x32 but G is 16x16'): adapt(G, targets(), cfg(), D=other)
+    with pytest.raises(ValueError, match='unknown loss'): AdaptConfig(losses=(('adv', 1.), ('lpips', 1.)))
