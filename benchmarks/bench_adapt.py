@@ -28,7 +28,7 @@ if __name__ == '__main__':
     eval_s = []
     def fid(Gv):
         t = time.time(); it = iter(z.split(100))
-        f = fid_from_features(extract_from_generator(enc, lambda b: Gv(next(it)), 500, batch_size=100, progress=False), real)
+        f = fid_from_features(extract_from_generator(enc, lambda b: Gv(next(it)).clamp(-1, 1), 500, batch_size=100, progress=False), real)
         eval_s.append(time.time() - t)
         return {'fid_emoji': f}
     res = adapt(G, shots, AdaptConfig(parameterization=args.parameterization, steps=args.steps, batch_size=8, log_every=25), D=D,
