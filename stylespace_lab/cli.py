@@ -13,7 +13,7 @@ from pathlib import Path
 __all__ = ['STUDY_NOTEBOOKS', 'SOURCE_CHECKPOINT', 'EXAMPLES', 'UserError', 'run_notebook', 'write_source_samples', 'run_study',
            'build_parser', 'main']
 
-# %% ../nbs/13_cli.ipynb #a5443e87
+# %% ../nbs/13_cli.ipynb #3f4d01de
 class UserError(Exception):
     "Bad input from the command line: reported as one line, exit code 2."
 
@@ -28,10 +28,10 @@ def _cmd_train(a):
     from stylespace_lab.train import TrainConfig, train
     g_cfg = GeneratorConfig.from_profile(a.profile)
     images = load_set(a.data, g_cfg.resolution) if a.data in SETS or a.data.startswith('fixture') else Path(a.data)
-    overrides = {k: v for k, v in dict(steps=a.steps, batch_size=a.batch_size, keep_every=a.keep_every, seed=a.seed).items() if v is not None}
+    overrides = {k: v for k, v in dict(steps=a.steps, batch_size=a.batch_size, keep_every=a.keep_every, seed=a.seed, r1_gamma=a.r1_gamma).items() if v is not None}
     run_dir = Path(a.run_dir) if a.run_dir else get_path('runs')/f'source-{Path(str(a.data)).name}{g_cfg.resolution}'
     res = train(images, run_dir, g_cfg, TrainConfig.from_profile(a.profile, **overrides), device=a.device,
-                resume=not a.fresh, max_minutes=a.max_minutes, meta=dict(data=str(a.data), profile=a.profile))
+                resume=not a.fresh, max_minutes=a.max_minutes, meta=dict(data=str(a.data), profile=a.profile), init_from=a.init_from)
     print(f"stopped at step {res.step}; snapshot: {res.snapshot}")
 
 def _cmd_sample(a):
@@ -92,10 +92,10 @@ def run_study(profile: str = 'cpu', notebooks: list[str] | None = None, nbs_path
     figs = get_path('figures')
     return sorted({*written, *(p for p in figs.glob('*') if p.is_file() and p.stat().st_mtime >= start)})
 
-# %% ../nbs/13_cli.ipynb #c7b64472
+# %% ../nbs/13_cli.ipynb #63ae2eb3
 EXAMPLES = {
     'build-data': 'stylespace-lab build-data --sets noto twemoji --resolutions 32 64',
-    'train': 'nohup stylespace-lab train --data noto --profile cpu --max-minutes 110 > train.log 2>&1 &',
+    'train': 'nohup stylespace-lab train --data noto --profile cpu --batch-size 32 --r1-gamma 0.01 --keep-every 500 --max-minutes 110 --init-from checkpoints/noto32.pt > train.log 2>&1 &',
     'sample': 'stylespace-lab sample --checkpoint checkpoints/noto32.pt --n 64 --out samples.png',
     'study': 'stylespace-lab study --profile cpu',
 }
@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument('--steps', type=int, default=None); sp.add_argument('--batch-size', type=int, default=None)
     sp.add_argument('--keep-every', type=int, default=None, help='keep a G_ema snapshot every N steps')
     sp.add_argument('--seed', type=int, default=None)
+    sp.add_argument('--r1-gamma', type=float, default=None, help='R1 weight (default: 0.0002 * resolution^2 / batch)')
+    sp.add_argument('--init-from', default=None, help='warm-start G/G_ema/D from this checkpoint when the run folder has no snapshot')
     sp.add_argument('--max-minutes', type=float, default=None, help='stop (with a snapshot) after this wall time')
     sp.add_argument('--device', default=None); sp.add_argument('--fresh', action='store_true', help='ignore an existing snapshot')
     sp = add('sample', _cmd_sample, 'Write a grid of samples from a checkpoint.')
