@@ -11,7 +11,7 @@ from stylespace_lab.adapt import AdaptConfig, adapt
 from stylespace_lab.checkpoints import load_discriminator, load_generator
 from stylespace_lab.core import get_path
 from stylespace_lab.data import few_shot, load_images
-from stylespace_lab.metrics import extract_from_generator, fid_from_features, load_emoji_encoder
+from stylespace_lab.metrics import extract_from_generator, fid_from_features, load_emoji_encoder, sample_images
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__)
@@ -24,11 +24,10 @@ if __name__ == '__main__':
     G, D, enc = load_generator(args.checkpoint), load_discriminator(args.checkpoint), load_emoji_encoder()
     shots, heldout = few_shot('twemoji', 10, seed=0)
     real = enc.extract(load_images(heldout, 32), progress=False)
-    z = G.sample_z(500, seed=777)
     eval_s = []
     def fid(Gv):
-        t = time.time(); it = iter(z.split(100))
-        f = fid_from_features(extract_from_generator(enc, lambda b: Gv(next(it)).clamp(-1, 1), 500, batch_size=100, progress=False), real)
+        t = time.time()
+        f = fid_from_features(extract_from_generator(enc, sample_images(Gv, 500, seed=777), 500, batch_size=100, progress=False), real)
         eval_s.append(time.time() - t)
         return {'fid_emoji': f}
     res = adapt(G, shots, AdaptConfig(parameterization=args.parameterization, steps=args.steps, batch_size=8, log_every=25), D=D,

@@ -24,10 +24,10 @@ from .core import progress as _progress
 
 # %% auto #0
 __all__ = ['INCEPTION_SHA256', 'INCEPTION_PIP', 'as_features', 'resize', 'FeatureExtractor', 'extract_from_generator',
-           'RandomCNNFeatures', 'file_sha256', 'find_inception_weights', 'nv_bilinear', 'InceptionFeatures',
-           'sqrtm_psd', 'fid_from_stats', 'feature_stats', 'fid_from_features', 'FeatureStats', 'KID', 'kid',
-           'knn_radii', 'prdc', 'diversity', 'intra_cluster_diversity', 'recall_of_target', 'correspondence',
-           'EmojiEncoder', 'save_emoji_encoder', 'load_emoji_encoder', 'cross_domain_correspondence',
+           'sample_images', 'RandomCNNFeatures', 'file_sha256', 'find_inception_weights', 'nv_bilinear',
+           'InceptionFeatures', 'sqrtm_psd', 'fid_from_stats', 'feature_stats', 'fid_from_features', 'FeatureStats',
+           'KID', 'kid', 'knn_radii', 'prdc', 'diversity', 'intra_cluster_diversity', 'recall_of_target',
+           'correspondence', 'EmojiEncoder', 'save_emoji_encoder', 'load_emoji_encoder', 'cross_domain_correspondence',
            'train_emoji_encoder']
 
 # %% ../nbs/07_metrics.ipynb #e8ab0642
@@ -82,7 +82,7 @@ def resize(x: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     if x.shape[-2] >= size[0] and x.shape[-1] >= size[1]: return F.interpolate(x, size=size, mode='area')
     return F.interpolate(x, size=size, mode='bilinear', align_corners=False)
 
-# %% ../nbs/07_metrics.ipynb #288582d0
+# %% ../nbs/07_metrics.ipynb #bb1c1046
 class FeatureExtractor(nn.Module):
     "Base class: images in [-1, 1] `[N, 3, H, W]` -> features `[N, dim]`. Subclasses set `dim` and implement `features` and `id`."
     dim: int = 0
@@ -142,6 +142,11 @@ def extract_from_generator(extractor: FeatureExtractor, sample_fn: Callable[[int
                 out.append(extractor._checked_features(_to_float(imgs).to(dev)))
     finally: extractor.train(was_training)
     return torch.cat(out)
+
+def sample_images(G, n: int, seed: int = 0, batch: int = 100, psi: float = 1.) -> Callable[[int], torch.Tensor]:
+    "A `sample_fn` for `extract_from_generator`: `n` fixed latents of `G` in batches of `batch` (use the same batch size), images clamped to [-1, 1] as when saved."
+    it = iter(G.sample_z(n, seed=seed).split(batch))
+    return lambda b: G(next(it), psi=psi).clamp(-1, 1)
 
 # %% ../nbs/07_metrics.ipynb #7e41eab5
 class RandomCNNFeatures(FeatureExtractor):
