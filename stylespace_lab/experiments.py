@@ -31,8 +31,9 @@ from .metrics import (EmojiEncoder, FeatureExtractor, cross_domain_correspondenc
                                     fid_from_features, file_sha256, intra_cluster_diversity, kid, load_emoji_encoder, prdc, sample_images)
 
 # %% auto #0
-__all__ = ['CODE_MODULES', 'code_version', 'source_path', 'source_fingerprint', 'Run', 'make_grid', 'load_source', 'evaluate',
-           'delta_path', 'run_one', 'run_grid', 'grid_cache_dir', 'study_source', 'run_generators', 'plot_metric']
+__all__ = ['CODE_MODULES', 'code_version', 'source_path', 'source_fingerprint', 'Run', 'make_grid', 'load_source',
+           'real_features', 'evaluate', 'delta_path', 'run_one', 'run_grid', 'grid_cache_dir', 'study_source',
+           'run_generators', 'plot_metric']
 
 # %% ../nbs/12_experiments.ipynb #1dac4e88
 CODE_MODULES = (layers_module, generator_module, param_module, losses_module, adapt_module, metrics_module, data_module)
@@ -81,7 +82,7 @@ def make_grid(targets, parameterizations, seeds=(0,), shots=(10,), source: str =
     return [Run(t, n, AdaptConfig(parameterization=p, seed=s, **adapt_kwargs), source, n_eval)
             for t, n, p, s in itertools.product(targets, shots, parameterizations, seeds)]
 
-# %% ../nbs/12_experiments.ipynb #f9e8ad0b
+# %% ../nbs/12_experiments.ipynb #5466d68b
 def load_source(name: str, device='cpu') -> tuple[Generator, Discriminator]:
     "The source G and D: `smoke` (tiny, random, seeded) or a checkpoint `<name>.pt` in `[paths] checkpoints` (or a path)."
     if name == 'smoke':
@@ -90,18 +91,30 @@ def load_source(name: str, device='cpu') -> tuple[Generator, Discriminator]:
     p = source_path(name)
     return load_generator(p, device=device), load_discriminator(p, device=device)
 
+_REAL_FEATURES: dict = {}
+
+def real_features(extractor: FeatureExtractor, images: torch.Tensor) -> torch.Tensor:
+    "Features of real `images`, memoised by (extractor id, a hash of the pixels): every run of a grid shares its target's held-out features."
+    key = (extractor.id, hashlib.sha1(images.detach().cpu().numpy().tobytes()).hexdigest(), tuple(images.shape))
+    if key not in _REAL_FEATURES:
+        if len(_REAL_FEATURES) >= 16: _REAL_FEATURES.pop(next(iter(_REAL_FEATURES)))
+        _REAL_FEATURES[key] = extractor.extract(images, progress=False)
+    return _REAL_FEATURES[key]
+
 def evaluate(G_source, G_adapted, shots, heldout, extractor: FeatureExtractor, n: int = 500,
              source_codepoints=None, target_codepoints=None) -> dict:
     "Metrics of `G_adapted` against `heldout` target images (feature space of `extractor`), plus correspondence with `G_source`."
-    real = extractor.extract(load_images(heldout, G_adapted.resolution), progress=False)
+    real = real_features(extractor, load_images(heldout, G_adapted.resolution))
     anchors = extractor.extract(load_images(shots, G_adapted.resolution), progress=False)
     fake = extract_from_generator(extractor, sample_images(G_adapted, n, seed=777), n, batch_size=100, progress=False)
     k = kid(real, fake, n_subsets=50, subset_size=min(len(real), len(fake), 500))
     row = dict(fid=fid_from_features(real, fake), kid=k.mean, **prdc(real, fake, k=5),
                diversity=diversity(fake), intra_diversity=intra_cluster_diversity(fake, anchors))
-    if isinstance(extractor, EmojiEncoder) and source_codepoints is not None and target_codepoints is not None:
+    named = lambda cps: [c for c in cps if isinstance(c, str) and c] if cps is not None else []
+    source_codepoints, target_codepoints = named(source_codepoints), named(target_codepoints)
+    if isinstance(extractor, EmojiEncoder) and source_codepoints and target_codepoints:   # sets without codepoints (game-icons): no correspondence
         z = G_source.sample_z(min(n, 500), seed=555)
-        with torch.no_grad(): a, b = G_source(z, noise='const'), G_adapted(z, noise='const')
+        with torch.no_grad(): a, b = G_source(z, noise='const').clamp(-1, 1), G_adapted(z, noise='const').clamp(-1, 1)   # as saved
         c = cross_domain_correspondence(extractor, a, b, source_codepoints, target_codepoints)
         row.update(correspondence_top1=c['top1'], correspondence_top5=c['top5'])
     return row
