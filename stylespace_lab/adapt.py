@@ -26,7 +26,7 @@ from .train import TrainingDiverged
 # %% auto #0
 __all__ = ['SMALL_PARAMETERIZATIONS', 'LOSS_NAMES', 'AdaptConfig', 'AdaptResult', 'shared_noise', 'adapt', 'load_adapted']
 
-# %% ../nbs/11_adapt.ipynb #1af1558e
+# %% ../nbs/11_adapt.ipynb #9ba454d8
 SMALL_PARAMETERIZATIONS = ('stylespace', 'stylespace_sparse', 'dommod')
 
 @dataclass(frozen=True)
@@ -69,7 +69,8 @@ class AdaptConfig:
         return cls(**d)
     @classmethod
     def from_profile(cls, profile: str | Profile | None = None, **kw) -> 'AdaptConfig':
-        return cls(**{'steps': get_profile(profile).adapt_steps, **kw})
+        P = get_profile(profile)
+        return cls(**{'steps': P.adapt_steps, 'batch_size': P.adapt_batch_size, **kw})
 
 LOSS_NAMES = ('adv', 'cdc', 'd3t_rec', 'd3t_distill')
 

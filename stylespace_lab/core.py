@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 __all__ = ['DEFAULT_SETTINGS', 'settings_path', 'load_settings', 'Profile', 'get_profile', 'get_path', 'figures_dir',
            'seed_everything', 'get_device', 'to_uint8', 'image_grid', 'save_grid', 'progress']
 
-# %% ../nbs/00_core.ipynb #671007b5
+# %% ../nbs/00_core.ipynb #06add383
 DEFAULT_SETTINGS = """
 # The lab's settings (nbdev's own configuration is in pyproject.toml [tool.nbdev]).
 # Override any key with a settings.ini in the working directory, a file named by
@@ -50,6 +50,7 @@ n_mlp = 2
 batch_size = 4
 train_steps = 4
 adapt_steps = 4
+adapt_batch_size = 4
 n_eval_samples = 64
 n_seeds = 1
 num_threads = 2
@@ -64,6 +65,7 @@ n_mlp = 8
 batch_size = 16
 train_steps = 20000
 adapt_steps = 300
+adapt_batch_size = 8
 n_eval_samples = 1000
 n_seeds = 3
 num_threads = 2
@@ -78,6 +80,7 @@ n_mlp = 8
 batch_size = 64
 train_steps = 50000
 adapt_steps = 1000
+adapt_batch_size = 8
 n_eval_samples = 5000
 n_seeds = 5
 num_threads = 16

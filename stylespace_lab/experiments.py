@@ -35,7 +35,7 @@ __all__ = ['CODE_MODULES', 'code_version', 'source_path', 'source_fingerprint', 
            'real_features', 'evaluate', 'delta_path', 'run_one', 'run_grid', 'grid_cache_dir', 'study_source',
            'run_generators', 'plot_metric']
 
-# %% ../nbs/12_experiments.ipynb #1dac4e88
+# %% ../nbs/12_experiments.ipynb #43a2ee48
 CODE_MODULES = (layers_module, generator_module, param_module, losses_module, adapt_module, metrics_module, data_module)
 
 def code_version(modules=CODE_MODULES) -> str:
@@ -77,9 +77,13 @@ class Run:
                              sort_keys=True, default=str)
         return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
-def make_grid(targets, parameterizations, seeds=(0,), shots=(10,), source: str = 'noto32', n_eval: int = 500, **adapt_kwargs) -> list[Run]:
-    "The cartesian product of targets x shots x parameterizations x seeds, as `Run`s sharing `adapt_kwargs`."
-    return [Run(t, n, AdaptConfig(parameterization=p, seed=s, **adapt_kwargs), source, n_eval)
+def make_grid(targets, parameterizations, seeds=(0,), shots=(10,), source: str = 'noto32', n_eval: int | None = None,
+              profile: str | Profile | None = None, **adapt_kwargs) -> list[Run]:
+    """The cartesian product of targets x shots x parameterizations x seeds, as `Run`s sharing `adapt_kwargs`.
+    Steps, batch size and `n_eval` default to the profile's (`adapt_steps`, `adapt_batch_size`, `n_eval_samples`), so
+    studies that declare the same run share its cache entry."""
+    n_eval = n_eval if n_eval is not None else get_profile(profile).n_eval_samples
+    return [Run(t, n, AdaptConfig.from_profile(profile, parameterization=p, seed=s, **adapt_kwargs), source, n_eval)
             for t, n, p, s in itertools.product(targets, shots, parameterizations, seeds)]
 
 # %% ../nbs/12_experiments.ipynb #5466d68b
