@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# the README's "what we found" is generated from the findings the study notebooks write
 study: setup
 	$(BIN)/stylespace-lab study --profile cpu
+	$(BIN)/python tools/readme.py
 
 # One torch thread per process: the smoke models are tiny, and nbdev-test runs two notebooks at once; on
 # 2 cores, 2 threads each made them ~10x slower.
