@@ -60,6 +60,16 @@ def test_resume_equals_uninterrupted(nets, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(full.D.parameters(), resumed.D.parameters()))
 
 
+def test_result_is_the_ema_of_the_iterates(nets):
+    G, D = nets
+    last = adapt(G, targets(), cfg(steps=4, ema_half_life=0), D=D, progress_bar=False).param.flat()
+    avg = adapt(G, targets(), cfg(steps=4, ema_half_life=2), D=D, progress_bar=False).param.flat()
+    assert not torch.equal(last, avg)
+    assert 0 < avg.norm() < last.norm()     # the average starts at the identity (zero) and lags the iterates
+    frozen = adapt(G, targets(), cfg(steps=4, ema_half_life=1e9), D=D, progress_bar=False).param.flat()
+    assert frozen.abs().max() < 1e-6        # an infinite half-life never leaves the identity
+
+
 def test_nan_guard(nets):
     G, D = nets
     with mock.patch('stylespace_lab.adapt.g_adversarial_loss', side_effect=lambda D, x, aug=None: x.mean() * float('nan')):
