@@ -32,10 +32,10 @@ from .metrics import (EmojiEncoder, FeatureExtractor, cross_domain_correspondenc
 
 # %% auto #0
 __all__ = ['CODE_MODULES', 'code_version', 'source_path', 'source_fingerprint', 'Run', 'make_grid', 'load_source',
-           'real_features', 'evaluate', 'delta_path', 'run_one', 'run_grid', 'grid_cache_dir', 'study_source',
-           'run_generators', 'plot_metric']
+           'real_features', 'evaluate', 'delta_path', 'run_one', 'compute_row', 'run_grid', 'grid_cache_dir',
+           'study_source', 'run_generators', 'plot_metric']
 
-# %% ../nbs/12_experiments.ipynb #43a2ee48
+# %% ../nbs/12_experiments.ipynb #b34723c5
 CODE_MODULES = (layers_module, generator_module, param_module, losses_module, adapt_module, metrics_module, data_module)
 
 def code_version(modules=CODE_MODULES) -> str:
@@ -71,6 +71,10 @@ class Run:
 
     def to_dict(self) -> dict: return dict(target=self.target, shots=self.shots, source=self.source, n_eval=self.n_eval,
                                            split_seed=self.split_seed, **self.adapt.to_dict())
+    @classmethod
+    def from_dict(cls, d: dict) -> 'Run':
+        "The `Run` of a `to_dict()` (or of a cached row)."
+        return cls(d['target'], int(d['shots']), AdaptConfig.from_dict(d), d['source'], int(d['n_eval']), int(d['split_seed']))
     def key(self, version: str | None = None) -> str:
         "The cache key: a hash of the full config, the code version and the source checkpoint's content."
         payload = json.dumps(dict(self.to_dict(), code=version or code_version(), source_sha=source_fingerprint(self.source)),
@@ -123,7 +127,7 @@ def evaluate(G_source, G_adapted, shots, heldout, extractor: FeatureExtractor, n
         row.update(correspondence_top1=c['top1'], correspondence_top5=c['top5'])
     return row
 
-# %% ../nbs/12_experiments.ipynb #782719bf
+# %% ../nbs/12_experiments.ipynb #9f20e037
 def _row_path(cache_dir: Path, key: str) -> Path: return cache_dir/f'{key}.json'
 def delta_path(cache_dir: str | Path, key: str) -> Path:
     "Where `run_grid` keeps the domain delta of the run with cache key `key`."
@@ -143,29 +147,57 @@ def run_one(run: Run, extractor: FeatureExtractor, device='cpu', delta_path: Pat
     if delta_path is not None: res.save_delta(delta_path, meta=dict(run=run.to_dict()))
     return dict(n_params=res.n_params, wall_s=round(res.wall_s, 2), steps_per_s=round(res.steps_per_s, 3), **metrics)
 
+def compute_row(run: Run, key: str, cache_dir: Path, extractor: FeatureExtractor, device='cpu') -> dict:
+    "Run one cell and write its row (ok, or failed with the error) atomically to the cache; return the row."
+    t = time.time()
+    try: row = dict(run.to_dict(), key=key, status='ok', error='', **run_one(run, extractor, device, delta_path(cache_dir, key)))
+    except Exception as e:
+        row = dict(run.to_dict(), key=key, status='failed', error=f'{type(e).__name__}: {e}', traceback=traceback.format_exc(limit=5))
+    row['run_s'] = round(time.time() - t, 2)
+    path = _row_path(cache_dir, key)
+    tmp = path.with_suffix('.tmp'); tmp.write_text(json.dumps(row, default=str)); tmp.replace(path)
+    return row
+
+_WORKER: dict = {}
+
+def _worker_row(run: dict, key: str, cache_dir: Path, device: str, settings_env: dict) -> dict:
+    "`compute_row` in a worker process: one torch thread, the parent's settings, one emoji encoder per process."
+    import os
+    os.environ.update(settings_env)
+    torch.set_num_threads(1)
+    if 'extractor' not in _WORKER: _WORKER['extractor'] = load_emoji_encoder()
+    return compute_row(Run.from_dict(run), key, cache_dir, _WORKER['extractor'], device)
+
 def run_grid(runs: list[Run], cache_dir: str | Path | None = None, extractor: FeatureExtractor | None = None,
-             device='cpu', retry_failed: bool = False, progress_bar: bool = True) -> pd.DataFrame:
-    "Run (or read from the cache) every run; one tidy row per run with its config, status, error, metrics."
+             device='cpu', retry_failed: bool = False, progress_bar: bool = True, workers: int = 1) -> pd.DataFrame:
+    """Run (or read from the cache) every run; one tidy row per run with its config, status, error, metrics.
+    `workers > 1` runs the missing cells in that many processes of one torch thread each (CPU only, emoji encoder)."""
     cache_dir = Path(cache_dir) if cache_dir is not None else get_path('runs')/'grid-cache'
     cache_dir.mkdir(parents=True, exist_ok=True)
     version = code_version()
-    rows = []
-    for run in progress(runs, desc='grid', disable=not progress_bar):
-        key = run.key(version)
+    keys = [run.key(version) for run in runs]
+    rows: dict[str, dict] = {}
+    for key in keys:
         path = _row_path(cache_dir, key)
-        if path.exists():
+        if key not in rows and path.exists():
             row = json.loads(path.read_text())
-            if row['status'] == 'ok' or not retry_failed:
-                rows.append(row); continue
-        if extractor is None: extractor = load_emoji_encoder()
-        t = time.time()
-        try: row = dict(run.to_dict(), key=key, status='ok', error='', **run_one(run, extractor, device, delta_path(cache_dir, key)))
-        except Exception as e:
-            row = dict(run.to_dict(), key=key, status='failed', error=f'{type(e).__name__}: {e}', traceback=traceback.format_exc(limit=5))
-        row['run_s'] = round(time.time() - t, 2)
-        tmp = path.with_suffix('.tmp'); tmp.write_text(json.dumps(row, default=str)); tmp.replace(path)
-        rows.append(row)
-    df = pd.DataFrame(rows)
+            if row['status'] == 'ok' or not retry_failed: rows[key] = row
+    todo = list({k: r for k, r in zip(keys, runs) if k not in rows}.items())
+    if todo and workers > 1 and extractor is None and str(device) == 'cpu':
+        import multiprocessing as mp
+        import os
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        env = {k: v for k, v in os.environ.items() if k.startswith('STYLESPACE_LAB_')}
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn')) as pool:
+            from stylespace_lab import experiments   # the module's own function: spawned workers import it by name
+            futures = [pool.submit(experiments._worker_row, run.to_dict(), key, cache_dir, 'cpu', env) for key, run in todo]
+            for f in progress(as_completed(futures), total=len(futures), desc=f'grid ({workers} workers)', disable=not progress_bar):
+                row = f.result(); rows[row['key']] = row
+    else:
+        for key, run in progress(todo, desc='grid', disable=not progress_bar or not todo):
+            if extractor is None: extractor = load_emoji_encoder()
+            rows[key] = compute_row(run, key, cache_dir, extractor, device)
+    df = pd.DataFrame([rows[k] for k in keys])
     for col in ('losses', 'param_kwargs'):
         if col in df: df[col] = df[col].map(lambda v: json.dumps(v, default=str))
     return df
