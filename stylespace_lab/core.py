@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 __all__ = ['DEFAULT_SETTINGS', 'settings_path', 'load_settings', 'Profile', 'get_profile', 'get_path', 'figures_dir',
            'seed_everything', 'get_device', 'to_uint8', 'image_grid', 'save_grid', 'progress']
 
-# %% ../nbs/00_core.ipynb #06add383
+# %% ../nbs/00_core.ipynb #eba11b81
 DEFAULT_SETTINGS = """
 # The lab's settings (nbdev's own configuration is in pyproject.toml [tool.nbdev]).
 # Override any key with a settings.ini in the working directory, a file named by
@@ -64,9 +64,9 @@ style_dim = 128
 n_mlp = 8
 batch_size = 16
 train_steps = 20000
-adapt_steps = 300
-adapt_batch_size = 8
-n_eval_samples = 1000
+adapt_steps = 100
+adapt_batch_size = 4
+n_eval_samples = 500
 n_seeds = 3
 num_threads = 2
 
