@@ -16,7 +16,7 @@ from stylespace_lab.metrics import extract_from_generator, fid_from_features, lo
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--threads', type=int, default=2)
-    ap.add_argument('--steps', type=int, default=400)
+    ap.add_argument('--steps', type=int, default=200)
     ap.add_argument('--checkpoint', default=str(get_path('checkpoints')/'noto32.pt'))
     ap.add_argument('--parameterization', default='stylespace')
     args = ap.parse_args()
@@ -30,7 +30,8 @@ if __name__ == '__main__':
         f = fid_from_features(extract_from_generator(enc, sample_images(Gv, 500, seed=777), 500, batch_size=100, progress=False), real)
         eval_s.append(time.time() - t)
         return {'fid_emoji': f}
-    res = adapt(G, shots, AdaptConfig(parameterization=args.parameterization, steps=args.steps, batch_size=8, log_every=25), D=D,
+    cfg = AdaptConfig.from_profile('cpu', parameterization=args.parameterization, steps=args.steps, log_every=25)
+    res = adapt(G, shots, cfg, D=D,
                 eval_fn=fid, eval_every=25, progress_bar=False)
     log = res.log[['step', 'fid_emoji', 'wall_s']].copy()
     train_s = res.wall_s - sum(eval_s)
@@ -38,6 +39,6 @@ if __name__ == '__main__':
     best = log.fid_emoji.min()
     plateau = log[log.fid_emoji <= best * 1.05].iloc[0]
     print(log.to_string(index=False))
-    print(f"\n{args.parameterization}, {args.threads} threads: {args.steps / train_s:.2f} steps/s (batch 8, evaluations excluded); "
+    print(f"\n{args.parameterization}, {args.threads} threads: {args.steps / train_s:.2f} steps/s (batch {cfg.batch_size}, evaluations excluded); "
           f"FID_emoji {log.fid_emoji.iloc[0]:.1f} -> best {best:.1f}; plateau (within 5% of best) at step {int(plateau.step)}, "
           f"{plateau.train_s:.0f} s of adaptation (aim: < 120 s)")
