@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     return 0
 
-# %% ../nbs/13_cli.ipynb #0019ed64
+# %% ../nbs/13_cli.ipynb #a49abaa7
 def load_source_checkpoint(source: str, device='cpu'):
     "`(G, D or None, meta, label)` of a source: a checkpoint file, a name in `[paths] checkpoints`, or `smoke`."
     from stylespace_lab.checkpoints import load_discriminator, load_generator, read_checkpoint
@@ -81,9 +81,9 @@ def load_source_checkpoint(source: str, device='cpu'):
         from stylespace_lab.experiments import load_source
         G, D = load_source('smoke', device)
         return G, D, {}, 'smoke'
+    from stylespace_lab.experiments import source_path
     p = Path(source).expanduser()
-    if not p.is_file() and p.suffix != '.pt' and get_path('checkpoints') is not None:
-        p = get_path('checkpoints')/f'{source}.pt'
+    if not p.is_file(): p = source_path(source)
     if not p.is_file():
         raise FileNotFoundError(f"source checkpoint {source} does not exist (give a .pt file, the name of one in "
                                 f"{get_path('checkpoints')}, or smoke)")
@@ -256,7 +256,7 @@ def _cmd_adapt(a):
         grid = save_grid(torch.cat([res.before, res.after]), a.samples, nrow=len(res.before), scale=max(1, 64 // G.resolution))
         print(f"samples: {grid} (top: source, bottom: adapted, same latents)")
 
-# %% ../nbs/13_cli.ipynb #9617e7ce
+# %% ../nbs/13_cli.ipynb #a6ec9658
 EXTRACTORS = ('emoji', 'inception')
 
 def make_extractor(name: str):
@@ -288,7 +288,7 @@ def evaluate_generator(source: str, target: str, delta: str | None = None, n: in
     from stylespace_lab.experiments import evaluate
     from stylespace_lab.metrics import EmojiEncoder
     P = get_profile(profile)
-    if extractor not in EXTRACTORS: raise UserError(f"unknown extractor {extractor!r}; choose one of: {', '.join(EXTRACTORS)}")
+    fx = make_extractor(extractor)   # an unknown name fails here, before any work
     G, _, src_meta, label = load_source_checkpoint(source)
     Gv, meta, name, n_params = G, {}, 'source', 0
     if delta is not None:
@@ -299,10 +299,9 @@ def evaluate_generator(source: str, target: str, delta: str | None = None, n: in
     shots = shots if shots is not None else (meta.get('shots') if same else None)
     split_seed = split_seed if split_seed is not None else (meta.get('split_seed', 0) if same else 0)
     shot_images, reference = split_target(tgt, shots, split_seed, G.resolution)
-    fx = make_extractor(extractor)
     cps = (None, None)
     if delta is not None and isinstance(fx, EmojiEncoder) and isinstance(tgt, str) and src_meta.get('data') in SETS:
-        cps = tuple([c for c in load_meta(s).codepoints if c] for s in (src_meta['data'], tgt))
+        cps = tuple(load_meta(s).codepoints for s in (src_meta['data'], tgt))   # `evaluate` drops the empty ones
     n = n or P.n_eval_samples
     metrics = evaluate(G, Gv, shot_images, reference, fx, n, *cps)
     return dict(source=label, delta=None if delta is None else str(delta), parameterization=name, n_params=n_params,
