@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 __all__ = ['DEFAULT_SETTINGS', 'settings_path', 'load_settings', 'Profile', 'get_profile', 'get_path', 'figures_dir',
            'seed_everything', 'get_device', 'to_uint8', 'image_grid', 'save_grid', 'progress']
 
-# %% ../nbs/00_core.ipynb #eba11b81
+# %% ../nbs/00_core.ipynb #7f30ed15
 DEFAULT_SETTINGS = """
 # The lab's settings (nbdev's own configuration is in pyproject.toml [tool.nbdev]).
 # Override any key with a settings.ini in the working directory, a file named by
@@ -56,7 +56,8 @@ n_seeds = 1
 num_threads = 2
 
 [cpu]
-# A laptop or a 2-core box: the 32x32 study in about an hour.
+# A laptop or a 2-core box: the 32x32 study in about an hour. adapt_steps: the EMA'd FID_emoji of a 10-shot run
+# is near its plateau by 75 steps at batch 4 (nbs/11_adapt.ipynb), and 75 keeps each study under an hour cold.
 resolution = 32
 channel_base = 2048
 channel_max = 128
@@ -64,7 +65,7 @@ style_dim = 128
 n_mlp = 8
 batch_size = 16
 train_steps = 20000
-adapt_steps = 100
+adapt_steps = 75
 adapt_batch_size = 4
 n_eval_samples = 500
 n_seeds = 3
