@@ -22,12 +22,7 @@ from stylespace_lab.layers import fir_kernel
 SMALL = GeneratorConfig(resolution=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16)   # channels 16, 16, 8
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    "These networks are tiny: on a shared 2-core box, intra-op threads only add spin-waiting (60 ms vs 0.7 ms per conv)."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')   # tests/conftest.py
 
 
 @pytest.fixture(scope='module')

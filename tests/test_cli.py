@@ -63,13 +63,7 @@ def smoke_profile(monkeypatch):
     monkeypatch.setenv('STYLESPACE_LAB_QUIET', '1')
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    "Tiny networks: on a shared 2-core box, intra-op threads only add spin-waiting."
-    import torch
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')   # tests/conftest.py
 
 
 def _smoke_checkpoint(path, seed=0, **meta):

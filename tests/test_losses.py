@@ -16,11 +16,7 @@ from stylespace_lab.parameterizations import make_parameterization
 SMALL = GeneratorConfig(resolution=16, style_dim=16, n_mlp=2, channel_base=256, channel_max=16)
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')   # tests/conftest.py
 
 
 @pytest.fixture
