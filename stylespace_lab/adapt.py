@@ -25,8 +25,8 @@ from .parameterizations import AdaptedGenerator, Parameterization, make_paramete
 from .train import TrainingDiverged
 
 # %% auto #0
-__all__ = ['SMALL_PARAMETERIZATIONS', 'LOSS_NAMES', 'AdaptConfig', 'AdaptResult', 'shared_noise', 'swapped', 'adapt',
-           'load_adapted']
+__all__ = ['SMALL_PARAMETERIZATIONS', 'LOSS_NAMES', 'AdaptConfig', 'AdaptResult', 'shared_noise', 'swapped', 'evaluate_isolated',
+           'adapt', 'load_adapted']
 
 # %% ../nbs/11_adapt.ipynb #d22a2ee8
 SMALL_PARAMETERIZATIONS = ('stylespace', 'stylespace_sparse', 'dommod')
@@ -127,7 +127,14 @@ def swapped(params: list[torch.Tensor], values: list[torch.Tensor] | None):
     finally:
         with torch.no_grad(): [p.copy_(v) for p, v in zip(params, saved)]
 
-# %% ../nbs/11_adapt.ipynb #c27f57a7
+# %% ../nbs/11_adapt.ipynb #99edc146
+def evaluate_isolated(eval_fn, G_view, params: list[torch.Tensor], values: list[torch.Tensor] | None, device) -> dict:
+    "`eval_fn(G_view)` with `values` (the EMA) swapped into `params`, without gradients, and with the RNG state restored afterwards."
+    dev = torch.device(device)
+    with torch.no_grad(), swapped(params, values), torch.random.fork_rng(devices=[dev.index or 0] if dev.type == 'cuda' else []):
+        return eval_fn(G_view)
+
+# %% ../nbs/11_adapt.ipynb #b6a1c422
 def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Discriminator | None = None,
           profile: str | Profile | None = None, device=None, resize: bool = False, eval_fn=None, eval_every: int = 0,
           run_dir: str | Path | None = None, snapshot_minutes: float = 5., progress_bar: bool = True,
@@ -191,7 +198,7 @@ def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Disc
                          step=step, rows=rows, wall_s=wall, rng=torch.get_rng_state()), snap)
 
     if step == 0 and eval_fn is not None and eval_every:   # where the source stands, for "before vs after"
-        with torch.no_grad(), swapped(trained, ema): rows.append(dict(step=0, wall_s=0., **eval_fn(Gv)))
+        rows.append(dict(step=0, wall_s=0., **evaluate_isolated(eval_fn, Gv, trained, ema, device)))
     acc, t0, t_snap, start = {}, time.time(), time.time(), step
     bar = progress(total=config.steps, initial=step, desc=f'adapt {config.parameterization}', **({} if progress_bar else {'disable': True}))
     while step < config.steps:
@@ -229,7 +236,7 @@ def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Disc
             if bad: raise TrainingDiverged(f"{bad[0]} became non-finite at adaptation step {step}" + (f"; the last snapshot in {snap} was kept" if snap else ""))
             row = dict(step=step, **vals, wall_s=round(wall + time.time() - t0, 2))
             if eval_fn is not None and eval_every and (step % eval_every == 0 or step == config.steps):
-                with torch.no_grad(), swapped(trained, ema): row.update(eval_fn(Gv))
+                row.update(evaluate_isolated(eval_fn, Gv, trained, ema, device))
             rows.append(row); acc = {}
             bar.set_postfix({k: f'{v:.3f}' for k, v in vals.items()})
         if snap is not None and (time.time() - t_snap > snapshot_minutes * 60 or step == config.steps):

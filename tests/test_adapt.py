@@ -87,3 +87,13 @@ def test_bad_input(nets):
     other = Discriminator(GeneratorConfig(resolution=32, style_dim=16, n_mlp=2, channel_base=128, channel_max=16))
     with pytest.raises(ValueError, match='D is 32x32 but G is 16x16'): adapt(G, targets(), cfg(), D=other)
     with pytest.raises(ValueError, match='unknown loss'): AdaptConfig(losses=(('adv', 1.), ('lpips', 1.)))
+
+
+def test_evaluating_does_not_change_training(nets):
+    "An eval_fn that draws from the global RNG (unseeded latents, random layer noise) must not move the training."
+    G, D = nets
+    plain = adapt(G, targets(), cfg(steps=4), D=D, progress_bar=False).param.flat()
+    noisy_eval = lambda Gv: {'score': float(Gv(Gv.sample_z(2)).mean())}
+    evaluated = adapt(G, targets(), cfg(steps=4), D=D, progress_bar=False, eval_fn=noisy_eval, eval_every=1)
+    assert torch.equal(plain, evaluated.param.flat())
+    assert evaluated.log.score.notna().all()
