@@ -19,9 +19,9 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['DEFAULT_SETTINGS', 'settings_path', 'load_settings', 'Profile', 'get_profile', 'get_path', 'figures_dir',
-           'seed_everything', 'get_device', 'to_uint8', 'image_grid', 'save_grid', 'progress']
+           'seed_everything', 'get_device', 'forked_rng', 'to_uint8', 'image_grid', 'save_grid', 'progress']
 
-# %% ../nbs/00_core.ipynb #7f30ed15
+# %% ../nbs/00_core.ipynb #02a649fa
 DEFAULT_SETTINGS = """
 # The lab's settings (nbdev's own configuration is in pyproject.toml [tool.nbdev]).
 # Override any key with a settings.ini in the working directory, a file named by
@@ -56,8 +56,8 @@ n_seeds = 1
 num_threads = 2
 
 [cpu]
-# A laptop or a 2-core box: the 32x32 study in about an hour. adapt_steps: the EMA'd FID_emoji of a 10-shot run
-# is near its plateau by 75 steps at batch 4 (nbs/11_adapt.ipynb), and 75 keeps each study under an hour cold.
+# A laptop or a 2-core box: the 32x32 study in about an hour. adapt_steps = 75 is a budget: it keeps each study under
+# an hour cold; similar targets are near their plateau by then, dissimilar ones still improve (nbs/11_adapt.ipynb).
 resolution = 32
 channel_base = 2048
 channel_max = 128
@@ -179,7 +179,7 @@ def figures_dir(profile: str | Profile | None = None) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     return d
 
-# %% ../nbs/00_core.ipynb #c1af20c1
+# %% ../nbs/00_core.ipynb #941d05a6
 def seed_everything(seed: int) -> torch.Generator:
     "Seed `random`, NumPy and torch; return a `torch.Generator` seeded the same way for local use."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
@@ -192,6 +192,12 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f"device {device} was requested but CUDA is not available here; use device='cpu'")
     return device
+
+def forked_rng(device: str | torch.device | None = None):
+    "A context in which the global random state of the CPU (and of `device`, when it is a CUDA device) can be used and is restored on exit."
+    device = torch.device(device if device is not None else 'cpu')
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == 'cuda' else []
+    return torch.random.fork_rng(devices=cuda)
 
 # %% ../nbs/00_core.ipynb #6e97cbbd
 def to_uint8(images: torch.Tensor) -> np.ndarray:
