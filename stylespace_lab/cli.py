@@ -148,7 +148,7 @@ def parse_losses(items) -> tuple:
         out.append((name, weight))
     return tuple(out)
 
-# %% ../nbs/13_cli.ipynb #4687bd23
+# %% ../nbs/13_cli.ipynb #a566ec0c
 def _build_data_args(sp):
     sp.add_argument('--sets', nargs='*', help='set names (default: all)')
     sp.add_argument('--resolutions', nargs='*', type=int, default=[32, 64])
@@ -168,9 +168,22 @@ def _train_args(sp):
     sp.add_argument('--keep-every', type=int, default=None, help='keep a G_ema snapshot every N steps')
     sp.add_argument('--seed', type=int, default=None)
     sp.add_argument('--r1-gamma', type=float, default=None, help='R1 weight (default: 0.0002 * resolution^2 / batch)')
+    sp.add_argument('--lr', type=float, default=None, help='learning rate of G and D (default 0.0025)')
+    sp.add_argument('--ema-kimg', type=float, default=None, help='half-life of G_ema in kimg (default: batch * 10 / 32)')
+    sp.add_argument('--no-ema-rampup', action='store_true', help='use the full EMA half-life from the start (when warm-starting a trained model)')
+    sp.add_argument('--aug-p', type=float, default=None, help='initial augmentation probability; it then adapts (default 0)')
     sp.add_argument('--init-from', default=None, help='warm-start G/G_ema/D from this checkpoint when the run folder has no snapshot')
     sp.add_argument('--max-minutes', type=float, default=None, help='stop (with a snapshot) after this wall time')
     sp.add_argument('--device', default=None); sp.add_argument('--fresh', action='store_true', help='ignore an existing snapshot')
+
+def _train_config(a):
+    "The `TrainConfig` of `stylespace-lab train`: the profile's, with the options given on the command line."
+    from stylespace_lab.train import TrainConfig
+    given = dict(steps=a.steps, batch_size=a.batch_size, keep_every=a.keep_every, seed=a.seed, r1_gamma=a.r1_gamma,
+                 lr=a.lr, ema_kimg=a.ema_kimg, aug_p=a.aug_p)
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if a.no_ema_rampup: overrides['ema_rampup'] = None
+    return TrainConfig.from_profile(a.profile, **overrides)
 
 @subcommand('train', 'Train (or resume) a source StyleGAN2 on a benchmark set or an image folder.',
             'nohup stylespace-lab train --data noto --profile cpu --batch-size 32 --r1-gamma 0.01 --keep-every 500 '
@@ -179,12 +192,11 @@ def _cmd_train(a):
     from stylespace_lab.core import get_path
     from stylespace_lab.data import load_set, SETS
     from stylespace_lab.generator import GeneratorConfig
-    from stylespace_lab.train import TrainConfig, train
+    from stylespace_lab.train import train
     g_cfg = GeneratorConfig.from_profile(a.profile)
     images = load_set(a.data, g_cfg.resolution) if a.data in SETS or a.data.startswith('fixture') else Path(a.data)
-    overrides = {k: v for k, v in dict(steps=a.steps, batch_size=a.batch_size, keep_every=a.keep_every, seed=a.seed, r1_gamma=a.r1_gamma).items() if v is not None}
     run_dir = Path(a.run_dir) if a.run_dir else get_path('runs')/f'source-{Path(str(a.data)).name}{g_cfg.resolution}'
-    res = train(images, run_dir, g_cfg, TrainConfig.from_profile(a.profile, **overrides), device=a.device,
+    res = train(images, run_dir, g_cfg, _train_config(a), device=a.device,
                 resume=not a.fresh, max_minutes=a.max_minutes, meta=dict(data=str(a.data), profile=a.profile), init_from=a.init_from)
     print(f"stopped at step {res.step}; snapshot: {res.snapshot}")
 
