@@ -148,7 +148,7 @@ def parse_losses(items) -> tuple:
         out.append((name, weight))
     return tuple(out)
 
-# %% ../nbs/13_cli.ipynb #a566ec0c
+# %% ../nbs/13_cli.ipynb #ba563f1d
 def _build_data_args(sp):
     sp.add_argument('--sets', nargs='*', help='set names (default: all)')
     sp.add_argument('--resolutions', nargs='*', type=int, default=[32, 64])
@@ -186,8 +186,8 @@ def _train_config(a):
     return TrainConfig.from_profile(a.profile, **overrides)
 
 @subcommand('train', 'Train (or resume) a source StyleGAN2 on a benchmark set or an image folder.',
-            'nohup stylespace-lab train --data noto --profile cpu --batch-size 32 --r1-gamma 0.01 --keep-every 500 '
-            '--max-minutes 110 --init-from checkpoints/noto32.pt > train.log 2>&1 &', _train_args)
+            'nohup stylespace-lab train --data noto --profile cpu --batch-size 32 --r1-gamma 0.01 --lr 0.001 --ema-kimg 20 '
+            '--no-ema-rampup --aug-p 0.5 --keep-every 250 --max-minutes 110 --init-from checkpoints/noto32.pt > train.log 2>&1 &', _train_args)
 def _cmd_train(a):
     from stylespace_lab.core import get_path
     from stylespace_lab.data import load_set, SETS
