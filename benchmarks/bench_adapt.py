@@ -11,7 +11,7 @@ from stylespace_lab.adapt import AdaptConfig, adapt
 from stylespace_lab.checkpoints import load_discriminator, load_generator
 from stylespace_lab.core import get_path
 from stylespace_lab.data import few_shot, load_images
-from stylespace_lab.metrics import extract_from_generator, fid_from_features, load_emoji_encoder, sample_images
+from stylespace_lab.metrics import generator_fid, load_emoji_encoder
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__)
@@ -27,7 +27,7 @@ if __name__ == '__main__':
     eval_s = []
     def fid(Gv):
         t = time.time()
-        f = fid_from_features(extract_from_generator(enc, sample_images(Gv, 500, seed=777), 500, batch_size=100, progress=False), real)
+        f = generator_fid(enc, Gv, real, 500, seed=777)
         eval_s.append(time.time() - t)
         return {'fid_emoji': f}
     cfg = AdaptConfig.from_profile('cpu', parameterization=args.parameterization, steps=args.steps, log_every=25)

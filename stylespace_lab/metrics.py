@@ -24,11 +24,11 @@ from .core import progress as _progress
 
 # %% auto #0
 __all__ = ['INCEPTION_SHA256', 'INCEPTION_PIP', 'as_features', 'resize', 'FeatureExtractor', 'extract_from_generator',
-           'draw_samples', 'sample_images', 'RandomCNNFeatures', 'file_sha256', 'find_inception_weights', 'nv_bilinear',
-           'InceptionFeatures', 'sqrtm_psd', 'fid_from_stats', 'feature_stats', 'fid_from_features', 'FeatureStats',
-           'KID', 'kid', 'knn_radii', 'prdc', 'diversity', 'intra_cluster_diversity', 'recall_of_target',
-           'correspondence', 'EmojiEncoder', 'save_emoji_encoder', 'load_emoji_encoder', 'cross_domain_correspondence',
-           'train_emoji_encoder']
+           'noise_rng', 'draw_samples', 'sample_images', 'generator_features', 'RandomCNNFeatures', 'file_sha256',
+           'find_inception_weights', 'nv_bilinear', 'InceptionFeatures', 'sqrtm_psd', 'fid_from_stats', 'feature_stats',
+           'fid_from_features', 'generator_fid', 'FeatureStats', 'KID', 'kid', 'knn_radii', 'prdc', 'diversity',
+           'intra_cluster_diversity', 'recall_of_target', 'correspondence', 'EmojiEncoder', 'save_emoji_encoder',
+           'load_emoji_encoder', 'cross_domain_correspondence', 'train_emoji_encoder']
 
 # %% ../nbs/07_metrics.ipynb #e8ab0642
 def as_features(x, name: str = 'features', min_n: int = 2) -> np.ndarray:
@@ -82,7 +82,7 @@ def resize(x: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     if x.shape[-2] >= size[0] and x.shape[-1] >= size[1]: return F.interpolate(x, size=size, mode='area')
     return F.interpolate(x, size=size, mode='bilinear', align_corners=False)
 
-# %% ../nbs/07_metrics.ipynb #1e320296
+# %% ../nbs/07_metrics.ipynb #7038faa0
 class FeatureExtractor(nn.Module):
     "Base class: images in [-1, 1] `[N, 3, H, W]` -> features `[N, dim]`. Subclasses set `dim` and implement `features` and `id`."
     dim: int = 0
@@ -143,12 +143,18 @@ def extract_from_generator(extractor: FeatureExtractor, sample_fn: Callable[[int
     finally: extractor.train(was_training)
     return torch.cat(out)
 
+def noise_rng(seed: int) -> torch.Generator:
+    "The CPU generator of `draw_samples`' layer noise for `seed`: seeded apart from `sample_z(seed)`, so the noise never repeats the latents' numbers."
+    return torch.Generator().manual_seed((seed + _NOISE_SEED_OFFSET) % 2**63)
+
+_NOISE_SEED_OFFSET = 0x9E3779B97F4A7C15   # any fixed large constant: seeds 0, 1, 2... of z never meet those of the noise
+
 def draw_samples(G, n: int, seed: int = 0, batch: int = 100, psi: float = 1.) -> Iterator[torch.Tensor]:
     """Batches of `n` images of `G` (clamped to [-1, 1], as saved) at fixed latents *and* fixed per-layer noise.
     The same `seed` gives the same images whatever `batch` is, and two generators of one architecture draw from
     the same z and noise, image for image. The global random state is not touched."""
     z = G.sample_z(n, seed=seed)
-    g = torch.Generator().manual_seed(seed)   # on the CPU, as `sample_z`: the same draws on any device
+    g = noise_rng(seed)   # on the CPU, as `sample_z`: the same draws on any device
     sizes = [l.resolution for l in G.style_layout if l.kind == 'conv']
     for zb in z.split(batch):
         # noise is drawn image by image, so image i gets the same noise in any batching
@@ -161,6 +167,11 @@ def sample_images(G, n: int, seed: int = 0, batch: int = 100, psi: float = 1.) -
     "`draw_samples` as a `sample_fn` for `extract_from_generator` (give both the same batch size)."
     it = draw_samples(G, n, seed, batch, psi)
     return lambda b: next(it)
+
+def generator_features(extractor: FeatureExtractor, G, n: int, seed: int = 0, batch: int = 100, psi: float = 1.,
+                       progress: bool = False) -> torch.Tensor:
+    "Features `[n, dim]` of `draw_samples(G, n, seed, batch, psi)`: the one way a generator is measured."
+    return extract_from_generator(extractor, sample_images(G, n, seed, batch, psi), n, batch_size=batch, progress=progress)
 
 # %% ../nbs/07_metrics.ipynb #7e41eab5
 class RandomCNNFeatures(FeatureExtractor):
@@ -269,7 +280,7 @@ class InceptionFeatures(FeatureExtractor):
         f = self.net(t)
         return f.flatten(2).mean(2) if f.ndim > 2 else f
 
-# %% ../nbs/07_metrics.ipynb #7e45a3c1
+# %% ../nbs/07_metrics.ipynb #7c2aa753
 def sqrtm_psd(s: np.ndarray) -> np.ndarray:
     "The symmetric square root of a symmetric positive semi-definite matrix (eigenvalues clipped at 0)."
     w, v = np.linalg.eigh(s)
@@ -304,6 +315,11 @@ def fid_from_features(a, b) -> float:
     a, b = as_features(a, 'a'), as_features(b, 'b')
     _same_dim(a, b)
     return fid_from_stats(*feature_stats(a), *feature_stats(b))
+
+def generator_fid(extractor: FeatureExtractor, G, real_features, n: int = 1000, seed: int = 0, batch: int = 100,
+                  psi: float = 1.) -> float:
+    "FID between `n` samples of `G` (`generator_features`) and `real_features` made by the same `extractor`."
+    return fid_from_features(generator_features(extractor, G, n, seed, batch, psi), real_features)
 
 # %% ../nbs/07_metrics.ipynb #3f9db73e
 @dataclass
