@@ -26,9 +26,10 @@ from .core import progress as _progress
 __all__ = ['INCEPTION_SHA256', 'INCEPTION_PIP', 'as_features', 'resize', 'FeatureExtractor', 'extract_from_generator',
            'noise_rng', 'draw_samples', 'sample_images', 'generator_features', 'RandomCNNFeatures', 'file_sha256',
            'find_inception_weights', 'nv_bilinear', 'InceptionFeatures', 'sqrtm_psd', 'fid_from_stats', 'feature_stats',
-           'fid_from_features', 'generator_fid', 'FeatureStats', 'KID', 'kid', 'knn_radii', 'prdc', 'diversity',
-           'intra_cluster_diversity', 'recall_of_target', 'correspondence', 'EmojiEncoder', 'save_emoji_encoder',
-           'load_emoji_encoder', 'cross_domain_correspondence', 'train_emoji_encoder']
+           'fid_from_features', 'generator_fid', 'FeatureStats', 'KID', 'kid', 'FIDInfinity', 'fid_infinity',
+           'knn_radii', 'prdc', 'diversity', 'intra_cluster_diversity', 'recall_of_target', 'correspondence',
+           'EmojiEncoder', 'save_emoji_encoder', 'load_emoji_encoder', 'cross_domain_correspondence',
+           'train_emoji_encoder']
 
 # %% ../nbs/07_metrics.ipynb #e8ab0642
 def as_features(x, name: str = 'features', min_n: int = 2) -> np.ndarray:
@@ -82,7 +83,7 @@ def resize(x: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     if x.shape[-2] >= size[0] and x.shape[-1] >= size[1]: return F.interpolate(x, size=size, mode='area')
     return F.interpolate(x, size=size, mode='bilinear', align_corners=False)
 
-# %% ../nbs/07_metrics.ipynb #7038faa0
+# %% ../nbs/07_metrics.ipynb #186fe21d
 class FeatureExtractor(nn.Module):
     "Base class: images in [-1, 1] `[N, 3, H, W]` -> features `[N, dim]`. Subclasses set `dim` and implement `features` and `id`."
     dim: int = 0
@@ -143,11 +144,11 @@ def extract_from_generator(extractor: FeatureExtractor, sample_fn: Callable[[int
     finally: extractor.train(was_training)
     return torch.cat(out)
 
+_NOISE_SEED_OFFSET = 0x9E3779B97F4A7C15   # any fixed large constant: seeds 0, 1, 2... of z never meet those of the noise
+
 def noise_rng(seed: int) -> torch.Generator:
     "The CPU generator of `draw_samples`' layer noise for `seed`: seeded apart from `sample_z(seed)`, so the noise never repeats the latents' numbers."
     return torch.Generator().manual_seed((seed + _NOISE_SEED_OFFSET) % 2**63)
-
-_NOISE_SEED_OFFSET = 0x9E3779B97F4A7C15   # any fixed large constant: seeds 0, 1, 2... of z never meet those of the noise
 
 def draw_samples(G, n: int, seed: int = 0, batch: int = 100, psi: float = 1.) -> Iterator[torch.Tensor]:
     """Batches of `n` images of `G` (clamped to [-1, 1], as saved) at fixed latents *and* fixed per-layer noise.
@@ -395,6 +396,28 @@ def kid(a, b, n_subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> K
     vals = [_poly_mmd2(a[rng.choice(a.shape[0], m, replace=False)], b[rng.choice(b.shape[0], m, replace=False)])
             for _ in range(n_subsets)]
     return KID(float(np.mean(vals)), float(np.std(vals)))
+
+# %% ../nbs/07_metrics.ipynb #8409de7f
+class FIDInfinity(NamedTuple):
+    "FID extrapolated to infinitely many samples: `value` (the intercept), `slope` k of FID ≈ value + k/N, and the measured `table` (n, fid)."
+    value: float
+    slope: float
+    table: pd.DataFrame
+
+def fid_infinity(a, b, ns: Sequence[int] | None = None, n_draws: int = 3, seed: int = 0) -> FIDInfinity:
+    "FID∞ (Chong & Forsyth 2020): FID of random subsets of size n of both sets (mean of `n_draws`), fitted linearly in 1/n, at 1/n = 0."
+    a, b = as_features(a, 'a'), as_features(b, 'b')
+    _same_dim(a, b)
+    m = min(a.shape[0], b.shape[0])
+    ns = np.unique(np.linspace(max(2, m // 4), m, 8).astype(int)) if ns is None else np.unique(np.asarray(ns, int))
+    if len(ns) < 2: raise ValueError(f"fid_infinity needs at least 2 distinct subset sizes, got {ns.tolist()}")
+    if ns.min() < 2 or ns.max() > m: raise ValueError(f"subset sizes must lie in [2, {m}] (the smaller set's size), got {ns.tolist()}")
+    if n_draws < 1: raise ValueError(f"n_draws must be >= 1, got {n_draws}")
+    rng = np.random.default_rng(seed)
+    fids = [np.mean([fid_from_features(a[rng.choice(a.shape[0], n, replace=False)], b[rng.choice(b.shape[0], n, replace=False)])
+                     for _ in range(n_draws)]) for n in ns]
+    slope, value = np.polyfit(1 / ns, fids, 1)
+    return FIDInfinity(float(value), float(slope), pd.DataFrame({'n': ns, 'fid': fids}))
 
 # %% ../nbs/07_metrics.ipynb #7ef152e6
 def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -6,8 +6,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from stylespace_lab.metrics import (
-    KID, EmojiEncoder, FeatureStats, InceptionFeatures, RandomCNNFeatures, correspondence, cross_domain_correspondence,
-    diversity, extract_from_generator, fid_from_features, fid_from_stats, file_sha256, find_inception_weights,
+    KID, EmojiEncoder, FIDInfinity, FeatureStats, InceptionFeatures, RandomCNNFeatures, correspondence, cross_domain_correspondence,
+    diversity, extract_from_generator, fid_from_features, fid_infinity, fid_from_stats, file_sha256, find_inception_weights,
     intra_cluster_diversity, kid, knn_radii, load_emoji_encoder, prdc, recall_of_target, save_emoji_encoder, sqrtm_psd,
     INCEPTION_SHA256,
 )
@@ -126,6 +126,46 @@ def test_kid_same_distribution_near_zero():
     a, b = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
     r = kid(a, b, n_subsets=20, subset_size=200)
     assert abs(r.mean) < 3 * r.std + 1e-3
+
+
+# ---------------------------------------------------------------- FID infinity
+def test_fid_infinity_full_size_point_is_plain_fid_and_seeded():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(120, 6)), rng.normal(size=(90, 6)) * 1.5 + 1
+    r = fid_infinity(a, b, ns=[30, 60, 90], n_draws=2, seed=5)
+    assert isinstance(r, FIDInfinity) and r.table.n.tolist() == [30, 60, 90]
+    assert np.isfinite(r.value) and r.slope > 0
+    assert fid_infinity(a, b, ns=[30, 60, 90], n_draws=2, seed=5).value == r.value
+    assert fid_infinity(a, b, ns=[30, 60, 90], n_draws=2, seed=6).value != r.value
+    # the fitted line passes through the mean of the measured points (least squares with an intercept)
+    assert np.mean(r.value + r.slope / r.table.n) == pytest.approx(r.table.fid.mean(), rel=1e-9)
+
+
+def test_fid_infinity_two_sizes_give_the_line_through_both():
+    # at n == the size of both sets every draw is a permutation, so that point is the plain FID; with two sizes
+    # the fit is the line through the two points, and its intercept follows by hand
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(50, 4)), rng.normal(size=(50, 4)) + 0.3
+    r = fid_infinity(a, b, ns=[50, 50, 25], n_draws=1)
+    assert r.table.n.tolist() == [25, 50]
+    f25, f50 = r.table.fid
+    assert f50 == pytest.approx(fid_from_features(a, b), rel=1e-9)
+    k = (f25 - f50) / (1 / 25 - 1 / 50)
+    assert (r.slope, r.value) == pytest.approx((k, f50 - k / 50), rel=1e-6)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(ns=[10]), 'at least 2 distinct'),
+    (dict(ns=[1, 10]), r'\[2, 40\]'),
+    (dict(ns=[10, 41]), r'\[2, 40\]'),
+    (dict(n_draws=0), 'n_draws'),
+])
+def test_fid_infinity_bad_input(kwargs, match):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=match):
+        fid_infinity(rng.normal(size=(40, 3)), rng.normal(size=(60, 3)), **kwargs)
+    with pytest.raises(ValueError, match='dimension'):
+        fid_infinity(rng.normal(size=(40, 3)), rng.normal(size=(40, 4)))
 
 
 # ---------------------------------------------------------------- PRDC
