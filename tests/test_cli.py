@@ -160,7 +160,11 @@ def test_evaluate_the_source_alone_and_a_folder(source, tmp_path, capsys):
     import json
     assert main(['evaluate', '--source', str(source), '--target', 'fixture-c', '--n', '16', '--json', str(tmp_path/'s.json')]) == 0
     r = json.loads((tmp_path/'s.json').read_text())
-    assert r['delta'] is None and 'correspondence_top1' not in r and r['shots'] == 10
+    assert r['delta'] is None and 'correspondence_top1' not in r and 'fid_infinity' not in r and r['shots'] == 10
+    capsys.readouterr()
+    assert main(['evaluate', '--source', str(source), '--target', 'fixture-c', '--n', '16', '--fid-infinity', '--json', str(tmp_path/'i.json')]) == 0
+    ri = json.loads((tmp_path/'i.json').read_text())
+    assert 'fid_infinity' in capsys.readouterr().out and ri['fid'] == r['fid'] and ri['fid_infinity'] < ri['fid']
     folder = _image_folder(tmp_path/'imgs', 12, 32)
     assert main(['evaluate', '--source', str(source), '--target', str(folder), '--n', '16', '--json', str(tmp_path/'f.json')]) == 0
     assert json.loads((tmp_path/'f.json').read_text())['n_reference'] == 12
