@@ -57,7 +57,7 @@ num_threads = 2
 
 [cpu]
 # A laptop or a 2-core box: the 32x32 study in about an hour. adapt_steps = 75 is a budget: it keeps each study under
-# an hour cold; similar targets are near their plateau by then, dissimilar ones still improve (nbs/11_adapt.ipynb).
+# an hour cold; similar targets are near their plateau by then, dissimilar ones still improve (nbs/16_adapt.ipynb).
 resolution = 32
 channel_base = 2048
 channel_max = 128

@@ -1,0 +1,145 @@
+"""Issue 21: equal-budget training of candidate source sets, then the measured winner trained on.
+
+Each candidate is a coherent part of Noto. All get the same architecture (`GeneratorConfig.from_profile('cpu')`),
+the same settings and the same number of images seen (`--kimg`), one after the other in one process, so the wall
+times are comparable (one torch thread each). After each run the kept G_ema snapshots are measured (FID_emoji,
+1k samples vs the candidate's own images) and the final state gets Inception FID/KID against the candidate's
+images and against the yardstick "twemoji's drawing of the same glyphs". Results go to `results/source_candidates/`
+(CSV, committed) and each final state (G, G_ema, D) to `checkpoints/candidates/<name>.pt`.
+
+Resumable: run folders live in `~/stylespace-runs/candidate-<name>`; a run without its folder warm-starts from the
+committed checkpoint. `nbs/15_train.ipynb` draws the curves and the choice from the CSVs.
+
+    OMP_NUM_THREADS=1 nohup .venv/bin/python tools/source_candidates.py --kimg 24 > ~/stylespace-runs/candidates.log 2>&1 &
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from stylespace_lab.checkpoints import load_generator, read_checkpoint, save_checkpoint
+from stylespace_lab.data import load_set, strip_skin_tones
+from stylespace_lab.generator import GeneratorConfig
+from stylespace_lab.metrics import (InceptionFeatures, find_inception_weights, fid_from_features, generator_features, kid,
+                                    load_emoji_encoder)
+from stylespace_lab.train import TrainConfig, train
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO/'results'/'source_candidates'
+CKPTS = REPO/'checkpoints'/'candidates'
+RUNS = Path(os.environ.get('STYLESPACE_RUNS', '~/stylespace-runs')).expanduser()
+YARDSTICK = 'twemoji'   # another vendor's drawing of the same glyphs
+
+def _base_glyphs(meta: pd.DataFrame) -> np.ndarray:
+    "Rows whose codepoints carry no skin-tone modifier (skin tones merged into their base glyph)."
+    return (meta.codepoints == meta.codepoints.map(strip_skin_tones)).to_numpy()
+
+CANDIDATES = {
+    'smileys': lambda m: (m.category == 'Smileys & Emotion').to_numpy(),
+    'smileys-people': lambda m: m.category.isin(['Smileys & Emotion', 'People & Body']).to_numpy() & _base_glyphs(m),
+    'noto-base': _base_glyphs,
+}
+
+def candidate_set(name: str):
+    "The candidate's images as an `EmojiSet` (a subset of noto at 32x32)."
+    noto = load_set('noto', 32)
+    return noto.subset(np.flatnonzero(CANDIDATES[name](noto.meta)))
+
+def yardstick_set(cand):
+    "The yardstick vendor's drawing of the glyphs the candidate has (as many as it draws)."
+    y = load_set(YARDSTICK, 32)
+    shared = [c for c in cand.meta.codepoints if c in set(y.meta.codepoints)]
+    return y.subset(y.index_of(shared))
+
+def train_config(steps: int, lr: float) -> TrainConfig:
+    # the settings of the noto32 card's phase 1 (batch 32, gamma 0.01), snapshots every 3 minutes for resumability
+    return TrainConfig(batch_size=32, steps=steps, lr=lr, r1_gamma=0.01, keep_every=max(steps // 12, 1),
+                       sample_every=max(steps // 6, 1), snapshot_minutes=3.)
+
+def run_candidate(name: str, steps: int, lr: float, max_minutes: float | None):
+    cand = candidate_set(name)
+    run_dir = RUNS/f'candidate-{name}'
+    init = CKPTS/f'{name}.pt'
+    meta = dict(data=f'noto/{name}', n_images=len(cand), candidate=name)
+    res = train(cand.tensor(), run_dir, GeneratorConfig.from_profile('cpu'), train_config(steps, lr), meta=meta,
+                init_from=init if init.exists() else None, max_minutes=max_minutes)
+    return cand, res
+
+def commit_state(name: str, res) -> Path:
+    "G, G_ema and D of the last state, with its training log: what the next session continues from."
+    ck = read_checkpoint(res.snapshot)
+    CKPTS.mkdir(parents=True, exist_ok=True)
+    path = save_checkpoint(CKPTS/f'{name}.pt', G=res.G, G_ema=res.G_ema, D=res.D, meta=ck['meta'])
+    (RESULTS/f'{name}_log.csv').parent.mkdir(parents=True, exist_ok=True)
+    res.log.to_csv(RESULTS/f'{name}_log.csv', index=False)
+    return path
+
+def curve(name: str, cand, res, enc, n: int = 1000) -> pd.DataFrame:
+    "FID_emoji of every kept G_ema snapshot (1k samples, seed 0) against the candidate's images."
+    real = enc.extract(cand.tensor(), progress=False)
+    rows = []
+    for p in sorted((res.run_dir/'snapshots').glob('step*.pt')):
+        ck = read_checkpoint(p)
+        G = load_generator(p)
+        rows.append(dict(candidate=name, step=ck['meta']['step'], kimg=ck['meta']['kimg'],
+                         fid_emoji=fid_from_features(generator_features(enc, G, n), real)))
+    out = pd.DataFrame(rows)
+    path = RESULTS/f'{name}_curve.csv'
+    if path.exists():   # keep the points of earlier stretches
+        out = pd.concat([pd.read_csv(path), out]).drop_duplicates(['candidate', 'step'], keep='last').sort_values('step')
+    out.to_csv(path, index=False)
+    return out
+
+def final_scores(name: str, cand, G, enc, inception) -> dict:
+    "Inception FID and KID (samples vs the candidate's images, at the candidate's size) beside the yardstick's."
+    yard = yardstick_set(cand)
+    n = len(cand)
+    fr = inception.extract(cand.tensor(), progress=False).numpy()
+    fy = inception.extract(yard.tensor(), progress=False).numpy()
+    fg = generator_features(inception, G, n).numpy()
+    er = enc.extract(cand.tensor(), progress=False); ey = enc.extract(yard.tensor(), progress=False)
+    eg = generator_features(enc, G, n)
+    sub = min(n, len(yard), 1000) // 2
+    kg, ky = kid(fg, fr, subset_size=sub), kid(fy, fr, subset_size=sub)
+    return dict(candidate=name, n_images=n, n_yardstick=len(yard), yardstick=YARDSTICK,
+                fid_inception=fid_from_features(fg, fr), fid_inception_yardstick=fid_from_features(fy, fr),
+                kid=kg.mean, kid_std=kg.std, kid_yardstick=ky.mean, kid_yardstick_std=ky.std,
+                fid_emoji=fid_from_features(eg, er), fid_emoji_yardstick=fid_from_features(ey, er))
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--kimg', type=float, default=24., help='images seen per candidate, in thousands (batch 32)')
+    ap.add_argument('--lr', type=float, default=0.0025)
+    ap.add_argument('--only', nargs='*', default=list(CANDIDATES))
+    ap.add_argument('--max-minutes', type=float, default=None, help='wall-time limit per candidate')
+    a = ap.parse_args(argv)
+    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
+    steps = int(round(a.kimg * 1000 / 32))
+    enc = load_emoji_encoder()
+    weights = find_inception_weights()
+    inception = InceptionFeatures(weights) if weights else None
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for name in a.only:
+        t0 = time.time()
+        cand, res = run_candidate(name, steps, a.lr, a.max_minutes)
+        commit_state(name, res)
+        curve(name, cand, res, enc)
+        if inception is not None and res.step >= steps:
+            row = dict(final_scores(name, cand, res.G_ema, enc, inception), step=res.step, kimg=res.step * 32 / 1000,
+                       wall_s=float(res.log.wall_s.iloc[-1]) if len(res.log) else None, threads=torch.get_num_threads())
+            path = RESULTS/'final.csv'
+            old = pd.read_csv(path) if path.exists() else pd.DataFrame()
+            old = old[old.candidate != name] if len(old) else old
+            pd.concat([old, pd.DataFrame([row])]).to_csv(path, index=False)
+            print(json.dumps(row), flush=True)
+        print(f'{name}: {res.step} steps, {time.time() - t0:.0f} s this stretch', flush=True)
+
+if __name__ == '__main__':
+    main()
