@@ -24,7 +24,8 @@ study: setup
 	$(BIN)/python tools/readme.py
 
 # One torch thread per process: the smoke models are tiny, and nbdev-test runs two notebooks at once; on
-# 2 cores, 2 threads each made them ~10x slower.
+# 2 cores, 2 threads each made them ~10x slower. pytest includes tests/test_wheel.py: it builds the wheel, installs it
+# into a fresh venv and runs `stylespace-lab sample noto32` and `evaluate` from a folder outside the repository.
 test: setup
 	$(BIN)/python tools/check_sync.py
 	$(BIN)/python tools/readme.py --check

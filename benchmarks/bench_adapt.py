@@ -11,7 +11,8 @@ from stylespace_lab.adapt import AdaptConfig, adapt
 from stylespace_lab.checkpoints import load_discriminator, load_generator
 from stylespace_lab.core import get_path
 from stylespace_lab.data import few_shot, load_images
-from stylespace_lab.metrics import generator_fid, load_emoji_encoder
+from stylespace_lab.features import load_emoji_encoder
+from stylespace_lab.metrics import generator_fid
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__)

@@ -17,7 +17,7 @@ from .generator import PARAM_GROUPS, Generator, Styles, param_group
 # %% auto #0
 __all__ = ['GROUP_ALIASES', 'PARAMETERIZATIONS', 'overridden', 'Parameterization', 'AdaptedGenerator', 'parse_group_spec',
            'Finetune', 'StyleSpaceDirection', 'StyleSpaceSparse', 'BlockOffsets', 'AffinePlus', 'AffineLightPlus',
-           'DomMod', 'make_parameterization']
+           'DomMod', 'parameterization_class', 'make_parameterization']
 
 # %% ../nbs/12_parameterizations.ipynb #398c4946
 @contextmanager
@@ -35,10 +35,13 @@ def overridden(module: nn.Module, tensors: dict[str, torch.Tensor]):
     finally:
         for m, attr, p in reversed(saved): m._parameters[attr] = p
 
-# %% ../nbs/12_parameterizations.ipynb #1b80b59a
+# %% ../nbs/12_parameterizations.ipynb #354527d3
 class Parameterization(nn.Module):
     "A set of trainable tensors on top of a frozen source generator. Subclasses set `weight_overrides` and/or `transform_styles`."
     name: str = 'base'
+    # Adam's default learning rate for adaptation: weight tensors move with 0.002; the tiny StyleSpace-like
+    # parameterizations (a few thousand numbers) set 0.01 so they move as far in the same number of steps
+    default_lr: float = 0.002
 
     def __init__(self, source: Generator):
         super().__init__()
@@ -64,23 +67,27 @@ class Parameterization(nn.Module):
         "Load a `delta_state()`; shapes must match."
         own = self.state_dict()
         missing, extra = set(own) - set(state), set(state) - set(own)
-        if missing or extra: raise ValueError(f"delta does not fit {self.name}: missing {sorted(missing)[:5]}, unexpected {sorted(extra)[:5]}")
+        if missing or extra: raise ValueError(f"delta does not fit {self.name}: missing {sorted(missing)[:5]}, "
+                                              f"unexpected {sorted(extra)[:5]}")
         bad = [k for k in own if own[k].shape != state[k].shape]
-        if bad: raise ValueError(f"delta does not fit {self.name}: shape of {bad[0]} is {tuple(state[bad[0]].shape)}, expected {tuple(own[bad[0]].shape)}")
+        if bad: raise ValueError(f"delta does not fit {self.name}: shape of {bad[0]} is {tuple(state[bad[0]].shape)}, "
+                                 f"expected {tuple(own[bad[0]].shape)}")
         self.load_state_dict(state)
         return self
 
     def folded_styles(self) -> dict[str, torch.Tensor]:
         "Affine-layer tensors (dotted names) that reproduce `transform_styles` with plain weights; nothing when it is the identity."
         if type(self).transform_styles is Parameterization.transform_styles: return {}
-        raise ValueError(f"{self.name!r} transforms the styles in StyleSpace and defines no way to fold that into the affine layers, "
+        raise ValueError(f"{self.name!r} transforms the styles in StyleSpace and defines no way to fold that into the "
+                         "affine layers, "
                          "so it cannot be baked into plain Generator weights; use its .generator() view instead")
 
     def bake(self) -> Generator:
         "A plain `Generator`: a deep copy of the source with this parameterization written into its parameters (the source is untouched)."
         tensors, folded = self.weight_overrides(), self.folded_styles()
         clash = sorted(set(tensors) & set(folded))
-        if clash: raise ValueError(f"{self.name!r} both overrides and folds styles into {clash[0]}: bake does not know how to combine them")
+        if clash: raise ValueError(f"{self.name!r} both overrides and folds styles into {clash[0]}: bake does not "
+                                   "know how to combine them")
         G = copy.deepcopy(self.source)
         params = dict(G.named_parameters())
         with torch.no_grad():
@@ -106,7 +113,8 @@ class AdaptedGenerator(nn.Module):
         with overridden(self.source.synthesis, self._over('synthesis.')): s = self.source.synthesis.styles(w)
         return self.param.transform_styles(s, w)
     def synthesis(self, styles, noise='random', return_features: bool = False):
-        with overridden(self.source.synthesis, self._over('synthesis.')): return self.source.synthesis(styles, noise, return_features)
+        with overridden(self.source.synthesis,
+                        self._over('synthesis.')): return self.source.synthesis(styles, noise, return_features)
     def forward(self, z: torch.Tensor, psi: float = 1., noise='random') -> torch.Tensor:
         return self.synthesis(self.styles(self.mapping(z, psi)), noise)
 
@@ -124,7 +132,8 @@ def parse_group_spec(spec: str) -> tuple[tuple[str, ...], tuple[int, int] | None
     name, lo, hi = m.groups()
     groups = GROUP_ALIASES.get(name, (name,))
     unknown = [g for g in groups if g not in PARAM_GROUPS]
-    if unknown: raise ValueError(f"unknown parameter group {name!r}; known: {', '.join(PARAM_GROUPS)}, {', '.join(GROUP_ALIASES)}")
+    if unknown: raise ValueError(f"unknown parameter group {name!r}; known: {', '.join(PARAM_GROUPS)}, "
+                                 f"{', '.join(GROUP_ALIASES)}")
     band = (int(lo), int(hi or lo)) if lo else None
     return groups, band
 
@@ -135,23 +144,25 @@ class Finetune(Parameterization):
         groups, band = parse_group_spec(spec)
         if band and any(r not in source.cfg.resolutions for r in band):
             raise ValueError(f"resolution band {band} is not in this generator's resolutions {source.cfg.resolutions}")
-        if band and 'mapping' in groups: raise ValueError("the mapping network has no resolution: use 'mapping' without @")
+        if band and 'mapping' in groups: raise ValueError("the mapping network has no resolution: use 'mapping' "
+                                                          "without @")
         self.spec, self.name = spec, spec
         self.names = [n for n, _ in source.named_parameters()
                       if param_group(n)[0] in groups and (band is None or param_group(n)[1] is None or band[0] <= param_group(n)[1] <= band[1])]
         if not self.names: raise ValueError(f"{spec!r} selects no parameters of this generator")
         src = dict(source.named_parameters())
-        self.deltas = nn.ParameterDict({n.replace('.', '__'): nn.Parameter(torch.zeros_like(src[n])) for n in self.names})
+        self.deltas = nn.ParameterDict({n.replace('.',
+                                                  '__'): nn.Parameter(torch.zeros_like(src[n])) for n in self.names})
 
     def weight_overrides(self) -> dict[str, torch.Tensor]:
         src = dict(self.source.named_parameters())
         return {n: src[n] + self.deltas[n.replace('.', '__')] for n in self.names}
     def config(self) -> dict: return dict(spec=self.spec)
 
-# %% ../nbs/12_parameterizations.ipynb #699a13f0
+# %% ../nbs/12_parameterizations.ipynb #66cb7313
 class StyleSpaceDirection(Parameterization):
     "`s_l <- s_l + d_l`: one zero-initialised offset per style channel (all layers, or `layers='conv'`)."
-    name = 'stylespace'
+    name, default_lr = 'stylespace', 0.01
     def __init__(self, source: Generator, layers: str = 'all'):
         super().__init__(source)
         if layers not in ('all', 'conv'): raise ValueError(f"layers must be 'all' or 'conv', got {layers!r}")
@@ -182,7 +193,8 @@ class StyleSpaceDirection(Parameterization):
 class StyleSpaceSparse(StyleSpaceDirection):
     "A StyleSpace direction restricted to a fixed mask (the largest `keep` fraction of a trained direction by magnitude)."
     name = 'stylespace_sparse'
-    def __init__(self, source: Generator, layers: str = 'all', keep: float = 0.1, direction: StyleSpaceDirection | None = None):
+    def __init__(self, source: Generator, layers: str = 'all', keep: float = 0.1,
+                 direction: StyleSpaceDirection | None = None):
         super().__init__(source, layers)
         if not 0 < keep <= 1: raise ValueError(f"keep must be in (0, 1], got {keep}")
         self.keep = keep
@@ -190,7 +202,8 @@ class StyleSpaceSparse(StyleSpaceDirection):
         mask = torch.ones(sum(sizes), dtype=torch.bool)
         if direction is not None:
             flat = direction.flat().cpu()
-            if flat.numel() != mask.numel(): raise ValueError(f"direction has {flat.numel()} entries, this generator needs {mask.numel()}")
+            if flat.numel() != mask.numel(): raise ValueError(f"direction has {flat.numel()} entries, this generator "
+                                                              f"needs {mask.numel()}")
             k = max(1, round(keep * flat.numel()))
             mask = torch.zeros_like(mask); mask[flat.abs().topk(k).indices] = True
             with torch.no_grad():
@@ -215,12 +228,14 @@ class BlockOffsets(nn.Module):
     def __init__(self, G: Generator, block: int | None = None):
         super().__init__()
         block = block or _default_block(G)
-        if block not in G.cfg.resolutions: raise ValueError(f"block {block} is not a resolution of this generator: {G.cfg.resolutions}")
+        if block not in G.cfg.resolutions: raise ValueError(f"block {block} is not a resolution of this generator: "
+                                                            f"{G.cfg.resolutions}")
         self.block = block
         b = G.synthesis.blocks[f'b{block}']
         parts = [p for p in ('conv0', 'conv1', 'torgb') if hasattr(b, p)]
         self.names = [f'synthesis.blocks.b{block}.{p}.weight' for p in parts]
-        self.offsets = nn.ParameterDict({p: nn.Parameter(torch.zeros(*getattr(b, p).weight.shape[:2], 1, 1, device=b.conv1.weight.device)) for p in parts})
+        self.offsets = nn.ParameterDict({p: nn.Parameter(torch.zeros(*getattr(b, p).weight.shape[:2], 1, 1,
+                                                                     device=b.conv1.weight.device)) for p in parts})
 
     def overrides(self, G: Generator) -> dict[str, torch.Tensor]:
         src = dict(G.named_parameters())
@@ -247,8 +262,10 @@ class AffineLightPlus(Parameterization):
         dev = source.synthesis.const.device
         g = torch.Generator().manual_seed(seed)
         C = [torch.randn(rank, source.w_dim, generator=g, device='cpu') for _ in source.style_layout]
-        self.C = nn.ParameterList([nn.Parameter((c / c.norm(dim=1, keepdim=True)).to(dev), requires_grad=train_c) for c in C])
-        self.B = nn.ParameterList([nn.Parameter(torch.zeros(l.channels, rank, device=dev)) for l in source.style_layout])
+        self.C = nn.ParameterList([nn.Parameter((c / c.norm(dim=1, keepdim=True)).to(dev),
+                                                requires_grad=train_c) for c in C])
+        self.B = nn.ParameterList([nn.Parameter(torch.zeros(l.channels, rank,
+                                                            device=dev)) for l in source.style_layout])
         self.block_offsets = BlockOffsets(source, block)
 
     def transform_styles(self, styles: Styles, w: torch.Tensor) -> Styles:
@@ -265,22 +282,24 @@ class AffineLightPlus(Parameterization):
             out[name] = src[name] + (B @ C) / self.source.get_submodule(name.rpartition('.')[0]).weight_gain
         return out
     def weight_overrides(self) -> dict[str, torch.Tensor]: return self.block_offsets.overrides(self.source)
-    def config(self) -> dict: return dict(rank=self.rank, block=self.block_offsets.block, train_c=self.train_c, seed=self.seed)
+    def config(self) -> dict: return dict(rank=self.rank, block=self.block_offsets.block, train_c=self.train_c,
+                                          seed=self.seed)
 
-# %% ../nbs/12_parameterizations.ipynb #7dbac744
+# %% ../nbs/12_parameterizations.ipynb #bf739de0
 class DomMod(Parameterization):
     "DomMod: `W_l * (1 + d_l)` with one zero-initialised factor per input channel of every modulated conv."
-    name = 'dommod'
+    name, default_lr = 'dommod', 0.01
     def __init__(self, source: Generator):
         super().__init__(source)
         self.names = [f'synthesis.blocks.{l.name}.weight' for l in source.style_layout if l.kind == 'conv']
         src = dict(source.named_parameters())
-        self.factors = nn.ParameterDict({n.replace('.', '__'): nn.Parameter(torch.zeros(src[n].shape[1], device=src[n].device)) for n in self.names})
+        self.factors = nn.ParameterDict({n.replace('.',
+                                                   '__'): nn.Parameter(torch.zeros(src[n].shape[1], device=src[n].device)) for n in self.names})
     def weight_overrides(self) -> dict[str, torch.Tensor]:
         src = dict(self.source.named_parameters())
         return {n: src[n] * (1 + self.factors[n.replace('.', '__')])[None, :, None, None] for n in self.names}
 
-# %% ../nbs/12_parameterizations.ipynb #7cf70e09
+# %% ../nbs/12_parameterizations.ipynb #6ecc59e0
 PARAMETERIZATIONS = {
     'full': Finetune, 'mapping': Finetune, 'affine': Finetune, 'synthesis': Finetune, 'conv': Finetune,
     'torgb': Finetune, 'noise': Finetune, 'const': Finetune,
@@ -288,11 +307,17 @@ PARAMETERIZATIONS = {
     'affine_plus': AffinePlus, 'affine_light_plus': AffineLightPlus, 'dommod': DomMod,
 }
 
-def make_parameterization(name: str, source: Generator, **kwargs) -> Parameterization:
-    "Build the parameterization `name` (see `PARAMETERIZATIONS`; group finetunes take `@res` or `@lo-hi`) on a frozen `source`."
+def parameterization_class(name: str) -> type[Parameterization]:
+    "The class that `make_parameterization(name, ...)` builds (checked): e.g. for its `default_lr`."
     base = name.split('@')[0]
     if base not in PARAMETERIZATIONS:
-        raise ValueError(f"unknown parameterization {name!r}; known: {', '.join(PARAMETERIZATIONS)} (group finetunes also as e.g. 'affine@16', 'conv@8-16')")
+        raise ValueError(f"unknown parameterization {name!r}; known: {', '.join(PARAMETERIZATIONS)} "
+                         "(group finetunes also as e.g. 'affine@16', 'conv@8-16')")
     cls = PARAMETERIZATIONS[base]
     if '@' in name and cls is not Finetune: raise ValueError(f"{base!r} does not take a resolution band")
+    return cls
+
+def make_parameterization(name: str, source: Generator, **kwargs) -> Parameterization:
+    "Build the parameterization `name` (see `PARAMETERIZATIONS`; group finetunes take `@res` or `@lo-hi`) on a frozen `source`."
+    cls = parameterization_class(name)
     return cls(source, spec=name, **kwargs) if cls is Finetune else cls(source, **kwargs)

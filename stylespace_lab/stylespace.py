@@ -5,6 +5,7 @@
 # %% ../nbs/11_stylespace.ipynb #a0ad9772
 from __future__ import annotations
 
+import html
 import io
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -17,10 +18,10 @@ from .core import image_grid
 from .generator import StyleLayer, Styles
 
 # %% auto #0
-__all__ = ['style_layer', 'channel_index', 'layout_table', 'StyleStats', 'styles_of', 'style_statistics', 'channel_delta',
-           'apply_edit', 'manipulate', 'manipulation_grid', 'plot_manipulation', 'direction_vector', 'top_channels',
-           'image_change', 'channel_effects', 'gradient_attribution', 'intervention_attribution', 'encoder_attribute',
-           'content_classes_of', 'edit_consistency', 'explore']
+__all__ = ['EXPLORER_MAX_SEED', 'style_layer', 'channel_index', 'layout_table', 'StyleStats', 'styles_of', 'style_statistics',
+           'channel_delta', 'apply_edit', 'manipulate', 'manipulation_grid', 'plot_manipulation', 'direction_vector',
+           'top_channels', 'image_change', 'channel_effects', 'gradient_attribution', 'intervention_attribution',
+           'encoder_attribute', 'content_classes_of', 'edit_consistency', 'explore']
 
 # %% ../nbs/11_stylespace.ipynb #784d0404
 def style_layer(layout: Sequence[StyleLayer], layer: str | int) -> StyleLayer:
@@ -358,28 +359,46 @@ def edit_consistency(G_source, G_adapted, latents, edits, strength: float = 3., 
     return pd.DataFrame(rows)
 
 # %% ../nbs/11_stylespace.ipynb #dedc37c7
-def explore(G, stats: StyleStats | None = None, n: int = 4, seed: int = 0, max_strength: float = 10., scale: int = 4, noise: str = 'const'):
-    "An ipywidgets explorer: layer menu, channel, strength (sigmas with `stats`) and seed; returns the widget (display it)."
+EXPLORER_MAX_SEED = 2 ** 31 - 1   # what a widget's integer box holds on every front end
+
+def explore(G, stats: StyleStats | None = None, n: int = 4, seed: int = 0, max_strength: float = 10., scale: int = 4,
+            noise: str = 'const'):
+    """An ipywidgets explorer: layer menu, channel, strength (sigmas with `stats`) and seed, each bounded. It shows the
+    unedited images above the edited ones, the edit and its strength in the caption, and any error in place of the
+    images. Returns the widget (display it)."""
     try:
         import ipywidgets as W
     except ImportError as e:
         raise ImportError("explore() needs ipywidgets: `pip install ipywidgets` (and a Jupyter front end to show it)") from e
+    for name, v, hi in (('n', n, 16), ('scale', scale, 16), ('seed', seed, EXPLORER_MAX_SEED)):
+        if not (isinstance(v, int) and (name == 'seed' or v >= 1) and 0 <= v <= hi):
+            raise ValueError(f"{name} must be an integer from {0 if name == 'seed' else 1} to {hi}, got {v!r}")
+    if not 0 < max_strength < float('inf'): raise ValueError(f"max_strength must be a positive number, got {max_strength!r}")
     if stats is not None: stats.check(G.style_layout)
     layout = G.style_layout
-    layer = W.Dropdown(options=[(f'{l.name} ({l.kind}, {l.channels} ch)', l.name) for l in layout], value=layout[0].name, description='layer')
+    layer = W.Dropdown(options=[(f'{l.name} ({l.kind}, {l.channels} ch)', l.name) for l in layout], value=layout[0].name,
+                       description='layer')
     channel = W.IntSlider(0, 0, layout[0].channels - 1, description='channel', continuous_update=False)
-    strength = W.FloatSlider(0., min=-max_strength, max=max_strength, step=0.5, description='sigmas' if stats is not None else 'offset', continuous_update=False)
-    seed_box = W.IntText(seed, description='seed')
+    strength = W.FloatSlider(0., min=-max_strength, max=max_strength, step=0.5,
+                             description='sigmas' if stats is not None else 'offset', continuous_update=False)
+    seed_box = W.BoundedIntText(seed, min=0, max=EXPLORER_MAX_SEED, description='seed')
     image, info = W.Image(format='png'), W.HTML()
+    unit = 'σ' if stats is not None else ' (raw units)'
 
     def update(*_):
-        l = style_layer(layout, layer.value)
-        channel.max = l.channels - 1
-        z = G.sample_z(n, seed=seed_box.value)
-        imgs = manipulate(G, z, l.name, channel.value, strength.value, stats, noise=noise).clamp(-1, 1)
-        buf = io.BytesIO(); image_grid(imgs, nrow=n, scale=scale).save(buf, format='png'); image.value = buf.getvalue()
-        sd = f', sigma = {stats.sigma(l.name, channel.value):.3g}' if stats is not None else ''
-        info.value = f'<code>{l.name}</code> channel {channel.value}{sd}'
+        try:
+            l = style_layer(layout, layer.value)
+            channel.max = l.channels - 1
+            z = G.sample_z(n, seed=seed_box.value)
+            rows = [manipulate(G, z, l.name, channel.value, s, stats, noise=noise) for s in (0., strength.value)]
+            buf = io.BytesIO(); image_grid(torch.cat(rows).clamp(-1, 1), nrow=n, scale=scale).save(buf, format='png')
+            image.value = buf.getvalue()
+            sd = f' (1σ = {stats.sigma(l.name, channel.value):.3g})' if stats is not None else ''
+            info.value = (f'top: unedited; bottom: <code>{l.name}</code> channel {channel.value} at '
+                          f'<b>{strength.value:+g}{unit}</b>{sd}; seed {seed_box.value}')
+        except Exception as e:   # in the widget, not the kernel log: the old picture must not stand for the new values
+            image.value = b''
+            info.value = f'<span style="color:#b00">error: {html.escape(" ".join(str(e).split()))}</span>'
     for w in (layer, channel, strength, seed_box): w.observe(update, names='value')
     update()
     box = W.VBox([W.HBox([layer, channel]), W.HBox([strength, seed_box]), info, image])

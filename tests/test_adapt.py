@@ -7,7 +7,7 @@ import torch
 from stylespace_lab.adapt import AdaptConfig, adapt
 from stylespace_lab.discriminator import Discriminator
 from stylespace_lab.generator import Generator, GeneratorConfig
-from stylespace_lab.train import TrainingDiverged
+from stylespace_lab.core import TrainingDiverged
 
 CFG = GeneratorConfig(resolution=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16)
 
@@ -72,8 +72,8 @@ def test_result_is_the_ema_of_the_iterates(nets):
 
 def test_nan_guard(nets):
     G, D = nets
-    with mock.patch('stylespace_lab.adapt.g_adversarial_loss', side_effect=lambda D, x, aug=None: x.mean() * float('nan')):
-        with pytest.raises(TrainingDiverged, match='adv became non-finite at adaptation step 1'):
+    with mock.patch('stylespace_lab.losses.g_adversarial_loss', side_effect=lambda D, x, aug=None: x.mean() * float('nan')):
+        with pytest.raises(TrainingDiverged, match='adv became non-finite at step 1; no state was written yet'):
             adapt(G, targets(), cfg(), D=D, progress_bar=False)
 
 
@@ -87,6 +87,9 @@ def test_bad_input(nets):
     other = Discriminator(GeneratorConfig(resolution=32, style_dim=16, n_mlp=2, channel_base=128, channel_max=16))
     with pytest.raises(ValueError, match='D is 32x32 but G is 16x16'): adapt(G, targets(), cfg(), D=other)
     with pytest.raises(ValueError, match='unknown loss'): AdaptConfig(losses=(('adv', 1.), ('lpips', 1.)))
+    with pytest.raises(ValueError, match='not a resolution'):
+        adapt(G, targets(), cfg(parameterization='affine_plus', param_kwargs=(('block', 128),)), D=D)
+    with pytest.raises(ValueError, match=r"unknown AdaptConfig key\(s\) \['step'\]"): AdaptConfig.from_dict({'step': 3})
 
 
 def test_evaluating_does_not_change_training(nets):
@@ -97,3 +100,15 @@ def test_evaluating_does_not_change_training(nets):
     evaluated = adapt(G, targets(), cfg(steps=4), D=D, progress_bar=False, eval_fn=noisy_eval, eval_every=1)
     assert torch.equal(plain, evaluated.param.flat())
     assert evaluated.log.score.notna().all()
+
+
+def test_select_keeps_the_best_evaluation_and_stops_on_a_plateau(nets):
+    "With select=, the result is the state at the best evaluation; patience stops the run after it."
+    G, D = nets
+    scores = iter([5., 3., 1., 2., 4., 6., 7.])                 # best at the third evaluation (step 2)
+    res = adapt(G, targets(), cfg(steps=20), D=D, progress_bar=False, eval_fn=lambda Gv: {'val': next(scores)},
+                eval_every=1, select='val', patience=3)
+    assert res.best_step == 2 and res.log.step.max() == 5       # three evaluations without a new best, then stop
+    plain = adapt(G, targets(), cfg(steps=2), D=D, progress_bar=False)
+    assert torch.equal(res.param.flat(), plain.param.flat())    # the state at step 2, as a 2-step run leaves it
+    with pytest.raises(ValueError, match='give eval_fn and eval_every'): adapt(G, targets(), cfg(), D=D, select='val')

@@ -1,47 +1,42 @@
-"""Checkpoints and converters: our format's round trip and bad input, and each public format re-created here
-(same key names, shapes and pickle class paths) from one of our generators with known weights."""
-import argparse
-import importlib
+"""Our checkpoint format, run states and domain deltas: round trips, bad input, damage (flipped bytes, empty files),
+non-finite states, crash-safe writes; and the safe unpickler's refusals and resource limits."""
+import io
 import os
 import pickle
-import sys
-import textwrap
+import random
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from stylespace_lab.checkpoints import (_randomize_, convert_nvlabs, convert_rosinality, export_rosinality, load_delta,
-                                        load_discriminator, load_generator, load_nvlabs_pickle, read_checkpoint,
-                                        save_checkpoint, save_delta)
+from stylespace_lab.checkpoints import (load_delta, load_discriminator, load_generator, read_checkpoint, read_delta,
+                                        read_pickle_safely, read_run_state, save_checkpoint, save_delta,
+                                        write_run_state)
+from stylespace_lab.core import TrainingDiverged, atomic_write, checksum
 from stylespace_lab.discriminator import Discriminator
 from stylespace_lab.generator import Generator, GeneratorConfig
-from stylespace_lab.layers import fir_kernel
-
-SMALL = GeneratorConfig(resolution=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16)   # channels 16, 16, 8
-
 
 pytestmark = pytest.mark.usefixtures('one_thread')   # tests/conftest.py
+
+TINY = dict(resolution=8, style_dim=8, n_mlp=1, channel_base=64, channel_max=8)   # these tests are about files
 
 
 @pytest.fixture(scope='module')
 def nets(one_thread):
+    "A tiny G and D with fixed random weights."
     torch.manual_seed(0)
-    return _randomize_(Generator(SMALL)).eval(), _randomize_(Discriminator(SMALL), seed=1).eval()
+    cfg = GeneratorConfig(**TINY)
+    return Generator(cfg).eval(), Discriminator(cfg).eval()
 
 
-def images(G, z, psi=1.):
-    with torch.no_grad(): return G(z, psi=psi, noise='const')
+def images(G, z):
+    with torch.no_grad(): return G(z, noise='const')
 
 
-Z = torch.randn(4, 16, generator=torch.Generator().manual_seed(3))
-
-
-def assert_same_images(G1, G2, tol=1e-5):
-    for psi in (1., 0.6):
-        a, b = images(G1, Z, psi), images(G2, Z, psi)
-        assert (a - b).abs().max().item() <= tol * max(1., a.abs().max().item())
+Z = torch.randn(4, TINY['style_dim'], generator=torch.Generator().manual_seed(3))
 
 
 # --- our format -----------------------------------------------------------------------------------------------
@@ -73,369 +68,6 @@ def test_own_format_bad_input(nets, tmp_path):
     with pytest.raises(FileNotFoundError): load_generator(tmp_path / 'missing.pt')
 
 
-# --- rosinality/stylegan2-pytorch ------------------------------------------------------------------------------
-
-def rosinality_recreation(G: Generator, D: Discriminator) -> dict:
-    """A rosinality training snapshot written from scratch with its key names and shapes (model.py's Generator
-    and Discriminator state dicts), independent of the converter's own key tables."""
-    s, c = G.state_dict(), G.cfg
-    g = {}
-    for i in range(c.n_mlp):
-        g[f'style.{i + 1}.weight'], g[f'style.{i + 1}.bias'] = s[f'mapping.layers.{i}.weight'], s[f'mapping.layers.{i}.bias']
-    g['input.input'] = s['synthesis.const'][None]
-    def styled(ros, ours, noise_i, blur):
-        g[f'{ros}.conv.weight'] = s[f'{ours}.weight'][None]
-        g[f'{ros}.conv.modulation.weight'], g[f'{ros}.conv.modulation.bias'] = s[f'{ours}.affine.weight'], s[f'{ours}.affine.bias']
-        g[f'{ros}.noise.weight'] = s[f'{ours}.noise_strength'].reshape(1)
-        g[f'{ros}.activate.bias'] = s[f'{ours}.bias']
-        g[f'noises.noise_{noise_i}'] = s[f'{ours}.noise_const'][None, None]
-        if blur: g[f'{ros}.conv.blur.kernel'] = fir_kernel() * 4
-    def torgb(ros, ours, up):
-        g[f'{ros}.conv.weight'] = s[f'{ours}.weight'][None]
-        g[f'{ros}.conv.modulation.weight'], g[f'{ros}.conv.modulation.bias'] = s[f'{ours}.affine.weight'], s[f'{ours}.affine.bias']
-        g[f'{ros}.bias'] = s[f'{ours}.bias'].reshape(1, 3, 1, 1)
-        if up: g[f'{ros}.upsample.kernel'] = fir_kernel() * 4
-    styled('conv1', 'synthesis.blocks.b4.conv1', 0, False)
-    torgb('to_rgb1', 'synthesis.blocks.b4.torgb', False)
-    for k, r in enumerate(c.resolutions[1:]):
-        styled(f'convs.{2 * k}', f'synthesis.blocks.b{r}.conv0', 2 * k + 1, True)
-        styled(f'convs.{2 * k + 1}', f'synthesis.blocks.b{r}.conv1', 2 * k + 2, False)
-        torgb(f'to_rgbs.{k}', f'synthesis.blocks.b{r}.torgb', True)
-    t = D.state_dict()
-    d = {'convs.0.0.weight': t['from_rgb.weight'], 'convs.0.1.bias': t['from_rgb.bias']}
-    for i, r in enumerate(reversed(c.resolutions[1:]), start=1):
-        b = f'blocks.b{r}'
-        d.update({f'convs.{i}.conv1.0.weight': t[f'{b}.conv0.weight'], f'convs.{i}.conv1.1.bias': t[f'{b}.conv0.bias'],
-                  f'convs.{i}.conv2.0.kernel': fir_kernel(), f'convs.{i}.conv2.1.weight': t[f'{b}.conv1.weight'],
-                  f'convs.{i}.conv2.2.bias': t[f'{b}.conv1.bias'], f'convs.{i}.skip.0.kernel': fir_kernel(),
-                  f'convs.{i}.skip.1.weight': t[f'{b}.skip.weight']})
-    d.update({'final_conv.0.weight': t['epilogue.conv.weight'], 'final_conv.1.bias': t['epilogue.conv.bias'],
-              'final_linear.0.weight': t['epilogue.fc.weight'], 'final_linear.0.bias': t['epilogue.fc.bias'],
-              'final_linear.1.weight': t['epilogue.out.weight'], 'final_linear.1.bias': t['epilogue.out.bias']})
-    clone = lambda sd: {k: v.detach().clone() for k, v in sd.items()}
-    return {'g': clone(g), 'd': clone(d), 'g_ema': clone(g), 'g_optim': {'state': {}, 'param_groups': []},
-            'args': argparse.Namespace(size=c.resolution, latent=c.style_dim, n_mlp=c.n_mlp, channel_multiplier=2),
-            'latent_avg': s['mapping.w_avg'].clone()}
-
-
-def test_rosinality_recreation_reproduces_images(nets, tmp_path):
-    G, D = nets
-    torch.save(rosinality_recreation(G, D), tmp_path / 'ros.pt')
-    G2, D2 = convert_rosinality(tmp_path / 'ros.pt')
-    assert (G2.cfg.resolution, G2.cfg.style_dim, G2.cfg.n_mlp) == (16, 16, 2)
-    assert all(G2.cfg.channels(r) == SMALL.channels(r) for r in SMALL.resolutions)
-    assert_same_images(G, G2)
-    x = images(G, Z)
-    with torch.no_grad(): assert torch.allclose(D2(x), D(x), atol=1e-5)
-    G3, _ = convert_rosinality(tmp_path / 'ros.pt', which='g')
-    assert_same_images(G, G3)
-
-
-def test_rosinality_export_round_trip_is_identity(nets, tmp_path):
-    G, D = nets
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')   # the small layout is not one rosinality's Generator builds: a warning
-        export_rosinality(tmp_path / 'out.pt', G, D)
-    G2, D2 = convert_rosinality(tmp_path / 'out.pt')
-    assert G2.cfg == G.cfg
-    assert all(torch.equal(v, G2.state_dict()[k]) for k, v in G.state_dict().items())
-    assert all(torch.equal(v, D2.state_dict()[k]) for k, v in D.state_dict().items())
-    assert torch.equal(images(G, Z, 0.7), images(G2, Z, 0.7))
-    # the written file is the re-created format: same keys and shapes
-    ros = rosinality_recreation(G, D)
-    out = torch.load(tmp_path / 'out.pt', weights_only=True)
-    for part in ('g_ema', 'd'):
-        assert {k: tuple(v.shape) for k, v in out[part].items()} == {k: tuple(v.shape) for k, v in ros[part].items()}
-
-
-def test_rosinality_bad_input(nets, tmp_path):
-    G, D = nets
-    ros = rosinality_recreation(G, D)
-    del ros['latent_avg']
-    with pytest.warns(UserWarning, match='latent_avg'): convert_rosinality(ros)
-    with pytest.raises(ValueError, match='only a discriminator'): convert_rosinality({'d': ros['d']})
-    g = dict(ros['g_ema']); del g['to_rgbs.0.conv.modulation.bias']
-    with pytest.raises(ValueError, match='missing'): convert_rosinality({'g_ema': g})
-    # a channel_multiplier=4-like layout (16 channels at 4x4 and 8x8, then 32 at 16x16) is not min(base // res, max)
-    g = dict(ros['g_ema']); g['to_rgbs.1.conv.weight'] = torch.zeros(1, 3, 32, 1, 1)
-    with pytest.raises(ValueError, match='cannot be expressed'): convert_rosinality(g)
-
-
-# --- NVlabs network pickles -------------------------------------------------------------------------------------
-
-PERSISTENCE = '''
-"""Re-creation of the pickling side of NVlabs torch_utils/persistence.py (the unpickling side execs module_src)."""
-import copy, inspect, sys
-_version = 6
-
-def persistent_class(orig_class):
-    module_src = inspect.getsource(sys.modules[orig_class.__module__])
-    class Decorator(orig_class):
-        _orig_module_src, _orig_class_name = module_src, orig_class.__name__
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self._init_args, self._init_kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
-        def __reduce__(self):
-            fields = list(super().__reduce__()) + [None] * 3
-            meta = dict(type='class', version=_version, module_src=self._orig_module_src,
-                        class_name=self._orig_class_name, state=fields[2])
-            return (_reconstruct_persistent_obj, (meta,), None)
-    Decorator.__name__ = orig_class.__name__
-    return Decorator
-
-def _reconstruct_persistent_obj(meta):
-    raise RuntimeError("NVlabs' loader would exec meta['module_src'] here")
-'''
-
-DNNLIB_UTIL = '''
-class EasyDict(dict):
-    def __getattr__(self, name):
-        try: return self[name]
-        except KeyError: raise AttributeError(name)
-    def __setattr__(self, name, value): self[name] = value
-'''
-
-NETWORKS = '''
-"""Minimal re-creation of NVlabs training/networks_stylegan2.py: the same classes, attribute and tensor names, shapes."""
-import numpy as np
-import torch
-from torch_utils import persistence
-
-if __name__ != 'training.networks_stylegan2':   # only true if someone execs this pickled source under another name
-    open(__import__('os').environ['STYLESPACE_TEST_MARKER'], 'w').write('module_src was executed')
-
-def setup_filter(f):
-    f = torch.as_tensor(f, dtype=torch.float32); f = f.ger(f); return f / f.sum()
-
-@persistence.persistent_class
-class FullyConnectedLayer(torch.nn.Module):
-    def __init__(self, in_features, out_features, bias=True, activation='linear', lr_multiplier=1, bias_init=0):
-        super().__init__()
-        self.in_features, self.out_features, self.activation = in_features, out_features, activation
-        self.weight = torch.nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
-        self.bias = torch.nn.Parameter(torch.full([out_features], np.float32(bias_init))) if bias else None
-        self.weight_gain, self.bias_gain = lr_multiplier / np.sqrt(in_features), lr_multiplier
-
-@persistence.persistent_class
-class Conv2dLayer(torch.nn.Module):
-    def __init__(self, in_channels, out_channels, kernel_size, bias=True, activation='linear', down=1, conv_clamp=None):
-        super().__init__()
-        self.activation, self.down, self.conv_clamp = activation, down, conv_clamp
-        self.register_buffer('resample_filter', setup_filter([1, 3, 3, 1]))
-        self.weight_gain = 1 / np.sqrt(in_channels * kernel_size ** 2)
-        self.weight = torch.nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
-        self.bias = torch.nn.Parameter(torch.zeros([out_channels])) if bias else None
-
-@persistence.persistent_class
-class MappingNetwork(torch.nn.Module):
-    def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=8, lr_multiplier=0.01, w_avg_beta=0.998):
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws, self.num_layers, self.w_avg_beta = z_dim, c_dim, w_dim, num_ws, num_layers, w_avg_beta
-        for idx in range(num_layers):
-            setattr(self, f'fc{idx}', FullyConnectedLayer(z_dim if idx == 0 else w_dim, w_dim, activation='lrelu', lr_multiplier=lr_multiplier))
-        self.register_buffer('w_avg', torch.zeros([w_dim]))
-
-@persistence.persistent_class
-class SynthesisLayer(torch.nn.Module):
-    def __init__(self, in_channels, out_channels, w_dim, resolution, kernel_size=3, up=1, conv_clamp=None):
-        super().__init__()
-        self.resolution, self.up, self.use_noise, self.activation, self.conv_clamp = resolution, up, True, 'lrelu', conv_clamp
-        self.register_buffer('resample_filter', setup_filter([1, 3, 3, 1]))
-        self.padding, self.act_gain = kernel_size // 2, np.sqrt(2)
-        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        self.weight = torch.nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
-        self.register_buffer('noise_const', torch.randn([resolution, resolution]))
-        self.noise_strength = torch.nn.Parameter(torch.zeros([]))
-        self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
-
-@persistence.persistent_class
-class ToRGBLayer(torch.nn.Module):
-    def __init__(self, in_channels, out_channels, w_dim, kernel_size=1, conv_clamp=None):
-        super().__init__()
-        self.conv_clamp = conv_clamp
-        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        self.weight = torch.nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
-        self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
-        self.weight_gain = 1 / np.sqrt(in_channels * kernel_size ** 2)
-
-@persistence.persistent_class
-class SynthesisBlock(torch.nn.Module):
-    def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, is_last, architecture='skip', conv_clamp=256, use_fp16=False):
-        super().__init__()
-        self.in_channels, self.resolution, self.is_last, self.architecture, self.use_fp16 = in_channels, resolution, is_last, architecture, use_fp16
-        self.register_buffer('resample_filter', setup_filter([1, 3, 3, 1]))
-        self.num_conv = self.num_torgb = 0
-        if in_channels == 0: self.const = torch.nn.Parameter(torch.randn([out_channels, resolution, resolution]))
-        else: self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, conv_clamp=conv_clamp); self.num_conv += 1
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp); self.num_conv += 1
-        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp); self.num_torgb += 1
-
-@persistence.persistent_class
-class SynthesisNetwork(torch.nn.Module):
-    def __init__(self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512, num_fp16_res=4, **block_kwargs):
-        super().__init__()
-        self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
-        self.block_resolutions = [2 ** i for i in range(2, int(np.log2(img_resolution)) + 1)]
-        ch = {r: min(channel_base // r, channel_max) for r in self.block_resolutions}
-        self.num_ws = 0
-        for r in self.block_resolutions:
-            block = SynthesisBlock(ch[r // 2] if r > 4 else 0, ch[r], w_dim, r, img_channels, r == img_resolution, **block_kwargs)
-            self.num_ws += block.num_conv + (block.num_torgb if r == img_resolution else 0)
-            setattr(self, f'b{r}', block)
-
-@persistence.persistent_class
-class Generator(torch.nn.Module):
-    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs={}, **synthesis_kwargs):
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim, self.img_resolution, self.img_channels = z_dim, c_dim, w_dim, img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
-
-@persistence.persistent_class
-class DiscriminatorBlock(torch.nn.Module):
-    def __init__(self, in_channels, tmp_channels, out_channels, resolution, img_channels, architecture='resnet', conv_clamp=None):
-        super().__init__()
-        self.in_channels, self.resolution, self.architecture = in_channels, resolution, architecture
-        self.register_buffer('resample_filter', setup_filter([1, 3, 3, 1]))
-        if in_channels == 0: self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, activation='lrelu', conv_clamp=conv_clamp)
-        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation='lrelu', conv_clamp=conv_clamp)
-        self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, activation='lrelu', down=2, conv_clamp=conv_clamp)
-        self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2)
-
-@persistence.persistent_class
-class MinibatchStdLayer(torch.nn.Module):
-    def __init__(self, group_size, num_channels=1):
-        super().__init__()
-        self.group_size, self.num_channels = group_size, num_channels
-
-@persistence.persistent_class
-class DiscriminatorEpilogue(torch.nn.Module):
-    def __init__(self, in_channels, cmap_dim, resolution, img_channels, architecture='resnet', mbstd_group_size=4, mbstd_num_channels=1, conv_clamp=None):
-        super().__init__()
-        self.in_channels, self.cmap_dim, self.resolution, self.architecture = in_channels, cmap_dim, resolution, architecture
-        self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels)
-        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, 3, activation='lrelu', conv_clamp=conv_clamp)
-        self.fc = FullyConnectedLayer(in_channels * resolution ** 2, in_channels, activation='lrelu')
-        self.out = FullyConnectedLayer(in_channels, 1)
-
-@persistence.persistent_class
-class Discriminator(torch.nn.Module):
-    def __init__(self, c_dim, img_resolution, img_channels, architecture='resnet', channel_base=32768, channel_max=512, conv_clamp=256, epilogue_kwargs={}):
-        super().__init__()
-        self.c_dim, self.img_resolution, self.img_channels = c_dim, img_resolution, img_channels
-        self.block_resolutions = [2 ** i for i in range(int(np.log2(img_resolution)), 2, -1)]
-        ch = {r: min(channel_base // r, channel_max) for r in self.block_resolutions + [4]}
-        for r in self.block_resolutions:
-            setattr(self, f'b{r}', DiscriminatorBlock(ch[r] if r < img_resolution else 0, ch[r], ch[r // 2], r, img_channels, architecture, conv_clamp))
-        self.b4 = DiscriminatorEpilogue(ch[4], 0, 4, img_channels, architecture, conv_clamp=conv_clamp, **epilogue_kwargs)
-'''
-
-FAKE_MODULES = ('torch_utils', 'torch_utils.persistence', 'dnnlib', 'dnnlib.util', 'training', 'training.networks_stylegan2')
-
-
-def nvlabs_recreation(G: Generator, D: Discriminator, tmp_path: Path) -> bytes:
-    "A network pickle written by re-created NVlabs classes (imported from fake packages on disk), holding our G/D's weights."
-    root = tmp_path / 'fake_nvlabs'
-    for rel, src in {'torch_utils/__init__.py': '', 'torch_utils/persistence.py': PERSISTENCE,
-                     'dnnlib/__init__.py': 'from .util import EasyDict\n', 'dnnlib/util.py': DNNLIB_UTIL,
-                     'training/__init__.py': '', 'training/networks_stylegan2.py': NETWORKS}.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(textwrap.dedent(src))
-    assert not any(m in sys.modules for m in FAKE_MODULES)
-    sys.path.insert(0, str(root))
-    try:
-        dnnlib, nets = importlib.import_module('dnnlib'), importlib.import_module('training.networks_stylegan2')
-        c = G.cfg
-        nG = nets.Generator(z_dim=c.style_dim, c_dim=0, w_dim=c.style_dim, img_resolution=c.resolution, img_channels=3,
-                            mapping_kwargs=dnnlib.EasyDict(num_layers=c.n_mlp, lr_multiplier=c.mapping_lr_mul, w_avg_beta=c.w_avg_beta),
-                            channel_base=c.channel_base, channel_max=c.channel_max, num_fp16_res=2, conv_clamp=256)
-        nD = nets.Discriminator(c_dim=0, img_resolution=c.resolution, img_channels=3, channel_base=c.channel_base,
-                                channel_max=c.channel_max, epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=2))
-        g = {}
-        for k, v in G.state_dict().items():
-            if k.startswith('mapping.layers.'): k = 'mapping.fc' + k[len('mapping.layers.'):]
-            elif k == 'synthesis.const': k = 'synthesis.b4.const'
-            else: k = k.replace('synthesis.blocks.', 'synthesis.')
-            g[k] = v
-        d = {}
-        for k, v in D.state_dict().items():
-            if k.startswith('from_rgb.'): k = f'b{c.resolution}.fromrgb.' + k[len('from_rgb.'):]
-            elif k.startswith('epilogue.'): k = 'b4.' + k[len('epilogue.'):]
-            else: k = k[len('blocks.'):]
-            d[k] = v
-        for net, sd in ((nG, g), (nD, d)):
-            own = net.state_dict()
-            assert set(own) - set(sd) == {k for k in own if k.endswith('resample_filter')}, set(own) ^ set(sd)
-            net.load_state_dict({**own, **sd})
-        return pickle.dumps(dict(G=nG, D=nD, G_ema=nG, augment_pipe=None, training_set_kwargs=dnnlib.EasyDict(path='emoji.zip')))
-    finally:
-        sys.path.remove(str(root))
-        for m in FAKE_MODULES: sys.modules.pop(m, None)
-
-
-def test_nvlabs_recreation_reproduces_images(nets, tmp_path, monkeypatch):
-    G, D = nets
-    marker = tmp_path / 'executed.txt'
-    monkeypatch.setenv('STYLESPACE_TEST_MARKER', str(marker))
-    p = tmp_path / 'network-snapshot-000100.pkl'
-    p.write_bytes(nvlabs_recreation(G, D, tmp_path))
-    assert not any(m in sys.modules for m in FAKE_MODULES)      # converting needs none of NVlabs' modules
-    data = load_nvlabs_pickle(p)
-    assert data['G'].class_name == 'Generator' and 'module_src' not in data['G'].state
-    G2, D2 = convert_nvlabs(p)
-    assert not marker.exists()                                 # the pickled module source never ran
-    assert G2.cfg == G.cfg
-    assert_same_images(G, G2)
-    assert D2.epilogue.mbstd_group == 2                        # the file's minibatch-std group, not our default 4
-    D_ref = Discriminator(SMALL, mbstd_group=2); D_ref.load_state_dict(D.state_dict())
-    x = images(G, Z)
-    with torch.no_grad(): assert torch.allclose(D2(x), D_ref(x), atol=1e-5)
-    G3, _ = convert_nvlabs(p, which='G')
-    assert_same_images(G, G3)
-
-
-class _Payload:
-    def __init__(self, marker): self.marker = marker
-    def __reduce__(self): return (os.system, (f'echo pwned > {self.marker}',))
-
-
-def test_nvlabs_os_system_payload_is_refused_and_never_runs(tmp_path):
-    marker = tmp_path / 'pwned.txt'
-    p = tmp_path / 'evil.pkl'
-    p.write_bytes(pickle.dumps({'G': _Payload(marker), 'G_ema': None}))
-    with pytest.raises(ValueError, match=r'refusing to unpickle \w+\.system'): convert_nvlabs(p)
-    assert not marker.exists()
-
-
-def test_nvlabs_build_on_a_class_is_refused(tmp_path):
-    "BUILD applied to an allow-listed class would patch it process-wide (here: add an attribute to torch.Tensor)."
-    patch = (pickle.PROTO + b'\x02' + pickle.GLOBAL + b'torch\nTensor\n' + pickle.NONE + pickle.EMPTY_DICT
-             + pickle.SHORT_BINUNICODE + b'\x06pwned!' + pickle.NONE + pickle.SETITEM + pickle.TUPLE2 + pickle.BUILD + pickle.STOP)
-    (tmp_path / 'patch.pkl').write_bytes(patch)
-    with pytest.raises(ValueError, match='refusing to set the state of class torch.Tensor'): load_nvlabs_pickle(tmp_path / 'patch.pkl')
-    assert not hasattr(torch.Tensor, 'pwned!')
-
-
-class UnknownThing:
-    pass
-
-
-def test_nvlabs_unknown_class_and_wrong_files(nets, tmp_path):
-    (tmp_path / 'u.pkl').write_bytes(pickle.dumps({'G': UnknownThing()}))
-    with pytest.raises(ValueError, match=r'refusing to unpickle (test_checkpoints|tests\.test_checkpoints)\.UnknownThing'):
-        convert_nvlabs(tmp_path / 'u.pkl')
-    (tmp_path / 'e.pkl').write_bytes(pickle.dumps([eval]))
-    with pytest.raises(ValueError, match='builtins.eval'): convert_nvlabs(tmp_path / 'e.pkl')
-    G, D = nets
-    save_checkpoint(tmp_path / 'ours.pt', G_ema=G)
-    with pytest.raises(ValueError, match='torch.save'): convert_nvlabs(tmp_path / 'ours.pt')
-    (tmp_path / 'plain.pkl').write_bytes(pickle.dumps({'a': 1}))
-    with pytest.raises(ValueError, match='not an NVlabs network pickle'): convert_nvlabs(tmp_path / 'plain.pkl')
-    (tmp_path / 'trunc.pkl').write_bytes(pickle.dumps({'G': [torch.ones(3)] * 3})[:40])
-    with pytest.raises(ValueError): convert_nvlabs(tmp_path / 'trunc.pkl')
-
-
 # --- domain deltas ----------------------------------------------------------------------------------------------
 
 def test_delta_round_trip_and_compatibility(nets, tmp_path):
@@ -444,14 +76,212 @@ def test_delta_round_trip_and_compatibility(nets, tmp_path):
     p = save_delta(tmp_path / 'delta.pt', state, G, 'sparse_direction', meta={'target': 'openmoji'})
     name, got = load_delta(p, G)
     assert name == 'sparse_direction' and all(torch.equal(got[k], v) for k, v in state.items())
-    other_res = Generator(GeneratorConfig(**{**SMALL.to_dict(), 'resolution': 32}))
-    with pytest.raises(ValueError, match=r"resolution: delta's source 16, this generator 32"): load_delta(p, other_res)
-    other_dim = Generator(GeneratorConfig(**{**SMALL.to_dict(), 'style_dim': 8}))
-    with pytest.raises(ValueError, match=r"style_dim: delta's source 16, this generator 8"): load_delta(p, other_dim)
+    other_res = Generator(GeneratorConfig(**{**TINY, 'resolution': 32}))
+    with pytest.raises(ValueError, match=r"resolution: delta's source 8, this generator 32"): load_delta(p, other_res)
+    other_dim = Generator(GeneratorConfig(**{**TINY, 'style_dim': 4}))
+    with pytest.raises(ValueError, match=r"style_dim: delta's source 8, this generator 4"): load_delta(p, other_dim)
     # the same channels spelled with another channel_base: same architecture; other weights: a warning only
-    same_arch = Generator(GeneratorConfig(**{**SMALL.to_dict(), 'channel_base': 129}))
+    same_arch = Generator(GeneratorConfig(**{**TINY, 'channel_base': 65}))
     with pytest.warns(UserWarning, match='other weights'): load_delta(p, same_arch)
-    with pytest.raises(ValueError, match='not a domain delta'): load_delta(save_checkpoint(tmp_path / 'c.pt', G_ema=G), G)
+    ckpt = save_checkpoint(tmp_path / 'c.pt', G_ema=G)
+    with pytest.raises(ValueError, match='not a domain delta'): load_delta(ckpt, G)
     with pytest.raises(ValueError, match='is a domain delta'): load_generator(p)
     d = torch.load(p, weights_only=True); d['format_version'] = 7; torch.save(d, tmp_path / 'v7.pt')
     with pytest.raises(ValueError, match='format_version 7'): load_delta(tmp_path / 'v7.pt', G)
+
+
+def test_delta_of_the_first_format_still_reads(nets, tmp_path):
+    "Files written before checksums (format 1: the committed models, users' deltas) load as before."
+    G, _ = nets
+    d = torch.load(save_delta(tmp_path / 'new.pt', {'w': torch.ones(2)}, G, 'stylespace'), weights_only=True)
+    d.pop('checksum'); d['format_version'] = 1; torch.save(d, tmp_path / 'v1.pt')
+    assert torch.equal(read_delta(tmp_path / 'v1.pt')['state']['w'], torch.ones(2))
+    c = torch.load(save_checkpoint(tmp_path / 'c.pt', G_ema=G), weights_only=True)
+    c.pop('checksum'); c['format_version'] = 1; torch.save(c, tmp_path / 'c1.pt')
+    assert torch.equal(images(load_generator(tmp_path / 'c1.pt'), Z), images(G, Z))
+
+
+# --- damage: flipped bytes, empty files, missing checksums ----------------------------------------------------------
+
+def flip(src: Path, dst: Path, n: int, seed: int) -> Path:
+    raw = bytearray(src.read_bytes())
+    for i in random.Random(seed).sample(range(len(raw)), n): raw[i] ^= 0xFF
+    dst.write_bytes(raw)
+    return dst
+
+
+@pytest.mark.parametrize('n_flipped', [1, 400])
+def test_flipped_bytes_never_load_silently(nets, tmp_path, n_flipped):
+    "Damage anywhere in a checkpoint or a delta is refused with a ValueError naming the file, or changed nothing read."
+    G, D = nets
+    ckpt = save_checkpoint(tmp_path / 'm.pt', G_ema=G, D=D, meta={'kimg': 1})
+    delta = save_delta(tmp_path / 'd.pt', {'direction': torch.randn(G.style_dim_total) * 1e-3}, G, 'stylespace')
+    want_c, want_d = read_checkpoint(ckpt), read_delta(delta)
+    for seed in range(12):
+        for src, read, want in ((ckpt, read_checkpoint, want_c), (delta, read_delta, want_d)):
+            bad = flip(src, tmp_path / f'bad{seed}.pt', n_flipped, seed)
+            try: got = read(bad)
+            except ValueError as e:
+                assert str(bad) in str(e) and '\n' not in str(e)
+                continue
+            assert checksum(got) == checksum(want)   # the flips hit bytes that are never read (zip padding)
+
+
+def test_a_damaged_tensor_names_the_file_and_what_to_do(nets, tmp_path):
+    G, _ = nets
+    p = save_checkpoint(tmp_path / 'm.pt', G_ema=G)
+    raw = bytearray(p.read_bytes())
+    at = raw.find(G.state_dict()['mapping.layers.0.weight'].numpy().tobytes()[:64])
+    raw[at + 10] ^= 0x01
+    (tmp_path / 'one_bit.pt').write_bytes(raw)
+    with pytest.raises(ValueError, match=r"one_bit\.pt is damaged: its content does not match the checksum "
+                                         r"written with it; restore it from a copy or write it again"):
+        load_generator(tmp_path / 'one_bit.pt')
+    c = torch.load(p, weights_only=True); c.pop('checksum'); torch.save(c, tmp_path / 'no_sum.pt')
+    with pytest.raises(ValueError, match='no_sum.pt is damaged: it has no checksum'):
+        read_checkpoint(tmp_path / 'no_sum.pt')
+
+
+@pytest.mark.parametrize('read', [read_checkpoint, read_delta, load_generator, read_pickle_safely])
+def test_an_empty_file_is_damaged_not_an_index_error(tmp_path, read):
+    (tmp_path / 'empty.pt').write_bytes(b'')
+    with pytest.raises(ValueError, match=r'empty\.pt is damaged: it is empty \(0 bytes\)'): read(tmp_path / 'empty.pt')
+
+
+# --- non-finite states are never written ------------------------------------------------------------------------------
+
+def test_non_finite_tensors_are_refused_before_writing(nets, tmp_path):
+    G, D = nets
+    D_nan = Discriminator(GeneratorConfig(**TINY))
+    with torch.no_grad(): D_nan.epilogue.out.bias.fill_(float('nan'))
+    p = save_checkpoint(tmp_path / 'm.pt', G_ema=G)
+    before = p.read_bytes()
+    with pytest.raises(TrainingDiverged, match=r'refusing to write .*m\.pt: D\.epilogue\.out\.bias holds 1 non-finite'):
+        save_checkpoint(p, G_ema=G, D=D_nan)
+    opt_state = {'state': {0: {'exp_avg_sq': torch.tensor([1., float('inf')])}}}
+    with pytest.raises(TrainingDiverged, match=r"train_state\.opt_g\.state\.0\.exp_avg_sq holds 1 non-finite"):
+        save_checkpoint(p, G_ema=G, train_state={'opt_g': opt_state, 'step': 3})
+    assert p.read_bytes() == before                                       # the last good file is untouched
+    with pytest.raises(TrainingDiverged, match=r"state\.direction holds 2 non-finite"):
+        save_delta(tmp_path / 'd.pt', {'direction': torch.tensor([0., float('nan'), float('-inf')])}, G, 'stylespace')
+    assert not (tmp_path / 'd.pt').exists()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ['m.pt']         # no temporary files either
+
+
+# --- run states -------------------------------------------------------------------------------------------------------
+
+def test_run_state_rotates_and_falls_back_to_the_previous(nets, tmp_path):
+    G, _ = nets
+    assert read_run_state(tmp_path / 'none') is None
+    for step in (1, 2, 3): write_run_state(tmp_path, G=G, meta={'step': step})
+    assert read_checkpoint(tmp_path / 'previous.pt')['meta']['step'] == 2
+    st = read_run_state(tmp_path)
+    assert (st['meta']['step'], st['run_state_file'].name) == (3, 'latest.pt')
+    flip(tmp_path / 'latest.pt', tmp_path / 'latest.pt', 400, seed=0)
+    with pytest.warns(UserWarning, match=r'latest\.pt is damaged; resuming from .*previous\.pt') as w:
+        st = read_run_state(tmp_path)
+    assert len(w) == 1 and '\n' not in str(w[0].message)
+    assert (st['meta']['step'], st['run_state_file'].name) == (2, 'previous.pt')
+    write_run_state(tmp_path, G=G, meta={'step': 4})                     # the damaged latest is not kept as previous
+    assert read_checkpoint(tmp_path / 'previous.pt')['meta']['step'] == 2
+    (tmp_path / 'latest.pt').unlink()                                      # a crash between the rename and the write
+    with pytest.warns(UserWarning, match='latest.pt is missing'): assert read_run_state(tmp_path)['meta']['step'] == 2
+
+
+def test_run_state_both_damaged_is_one_clear_error(nets, tmp_path):
+    G, _ = nets
+    for step in (1, 2): write_run_state(tmp_path, G=G, meta={'step': step})
+    (tmp_path / 'latest.pt').write_bytes(b'')
+    flip(tmp_path / 'previous.pt', tmp_path / 'previous.pt', 400, seed=1)
+    with pytest.raises(ValueError, match=r'no usable run state in .*: .*latest\.pt is damaged.*previous\.pt.*'
+                                         r'start the run afresh') as e:
+        read_run_state(tmp_path)
+    assert '\n' not in str(e.value)
+
+
+def test_a_diverged_run_state_moves_nothing(nets, tmp_path):
+    G, _ = nets
+    for step in (1, 2): write_run_state(tmp_path, G=G, meta={'step': step})
+    G_nan = Generator(GeneratorConfig(**TINY))
+    with torch.no_grad(): G_nan.mapping.w_avg.fill_(float('nan'))
+    with pytest.raises(TrainingDiverged, match='G.mapping.w_avg'): write_run_state(tmp_path, G=G_nan)
+    assert [read_checkpoint(tmp_path / n)['meta']['step'] for n in ('previous.pt', 'latest.pt')] == [1, 2]
+
+
+# --- crash-safe writes ------------------------------------------------------------------------------------------------
+
+def test_atomic_write_fsyncs_file_and_folder_and_removes_stale_temporaries(tmp_path, monkeypatch):
+    dead = tmp_path / '.m.pt.tmp-999999999'; dead.write_bytes(b'x' * 1000)       # a killed writer (no such pid)
+    alive = tmp_path / f'.m.pt.tmp-{os.getppid()}'; alive.write_bytes(b'y')      # a writer still running
+    synced = []
+    real_fsync = os.fsync
+    def fsync(fd):
+        synced.append(os.path.isdir(f'/proc/self/fd/{fd}')); real_fsync(fd)
+    monkeypatch.setattr(os, 'fsync', fsync)
+    atomic_write(tmp_path / 'm.pt', b'content')
+    assert synced == [False, True]                                             # the file, then the folder
+    assert not dead.exists() and alive.exists() and (tmp_path / 'm.pt').read_bytes() == b'content'
+
+
+def test_a_killed_save_leaves_the_old_file(nets, tmp_path, monkeypatch):
+    G, _ = nets
+    p = save_checkpoint(tmp_path / 'm.pt', G_ema=G, meta={'v': 1})
+    def killed(obj, f): Path(f).write_bytes(b'half'); raise KeyboardInterrupt
+    monkeypatch.setattr(torch, 'save', killed)
+    with pytest.raises(KeyboardInterrupt): save_checkpoint(p, G_ema=G, meta={'v': 2})
+    monkeypatch.undo()
+    assert read_checkpoint(p)['meta'] == {'v': 1} and sorted(f.name for f in tmp_path.iterdir()) == ['m.pt']
+
+
+# --- the safe unpickler: every allocation bounded by the file's size --------------------------------------------------
+
+class Reduce:
+    "Pickles as the call `fn(*args)`."
+    def __init__(self, fn, *args): self.fn, self.args = fn, args
+    def __reduce__(self): return self.fn, self.args
+
+
+def legacy_storage_bytes(numel: int, data: bytes = b'') -> bytes:
+    "A nested legacy `torch.save` of a float storage that declares `numel` elements (as NVlabs pickles hold them)."
+    class DeclaresStorage(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ('storage', torch.FloatStorage, '0', 'cpu', numel, None) if obj == 'S' else None
+    buf = io.BytesIO()
+    for header in (0x1950a86a20f9469cfc6c, 1001, {'protocol_version': 1001, 'little_endian': True}):
+        pickle.dump(header, buf, protocol=2)
+    DeclaresStorage(buf, protocol=2).dump('S')
+    pickle.dump(['0'], buf, protocol=2)
+    return buf.getvalue() + numel.to_bytes(8, 'little') + data
+
+
+with warnings.catch_warnings():   # TypedStorage is deprecated, but it is what old pickles hold
+    warnings.simplefilter('ignore')
+    HOSTILE = {
+        'bytearray_protocol_2': b'\x80\x02c__builtin__\nbytearray\n\x8a\x07\x00\x80\xc6\xa4~\x8d\x03\x85R.',
+        'bytearray_protocol_4': b'\x80\x04\x8c\x08builtins\x94\x8c\tbytearray\x94\x93'
+                                b'\x8a\x07\x00\x80\xc6\xa4~\x8d\x03\x85R.',
+        'numpy_array': pickle.dumps(Reduce(getattr(np, '_core', np.core).multiarray._reconstruct, np.ndarray,
+                                           (10 ** 12,), b'b')),
+        'storage_size': pickle.dumps(Reduce(torch.storage._load_from_bytes, legacy_storage_bytes(10 ** 12))),
+        'view_past_storage': pickle.dumps(Reduce(torch._utils._rebuild_tensor_v2, torch.ones(4).storage(), 0,
+                                                 (10 ** 6,), (1,), False, OrderedDict())),
+        'broadcast_view': pickle.dumps(Reduce(torch._utils._rebuild_tensor_v2, torch.ones(4).storage(), 0, (10 ** 9,),
+                                              (0,), False, OrderedDict())),
+        # one stored storage, loaded 50 times: the bytes are in the file once, the calls 50 times
+        'memo_amplification': pickle.dumps([Reduce(torch.storage._load_from_bytes, b) for b in
+                                            [legacy_storage_bytes(2000, bytes(8000))] * 50]),
+    }
+
+
+@pytest.mark.parametrize('kind', HOSTILE)
+def test_hostile_sizes_are_refused_with_one_line(tmp_path, kind):
+    p = tmp_path / f'{kind}.pkl'; p.write_bytes(HOSTILE[kind])
+    with pytest.raises(ValueError, match=r'asks for|reaches past|larger than the file') as e: read_pickle_safely(p)
+    assert str(p) in str(e.value) and '\n' not in str(e.value)
+
+
+def test_honest_storages_fit_their_budget(tmp_path):
+    x = {'w': torch.randn(64, 32), 'b': torch.nn.Parameter(torch.zeros(32)), 'a': np.arange(10.)}
+    (tmp_path / 'ok.pkl').write_bytes(pickle.dumps(x))
+    got = read_pickle_safely(tmp_path / 'ok.pkl')
+    assert torch.equal(got['w'], x['w']) and torch.equal(got['b'], x['b']) and np.array_equal(got['a'], x['a'])

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from stylespace_lab.generator import Generator, GeneratorConfig
-from stylespace_lab.metrics import EmojiEncoder
+from stylespace_lab.features import EmojiEncoder
 from stylespace_lab.parameterizations import make_parameterization
 from stylespace_lab.stylespace import (apply_edit, channel_delta, channel_effects, channel_index, content_classes_of, direction_vector,
                                        edit_consistency, encoder_attribute, explore, gradient_attribution, intervention_attribution,

@@ -10,7 +10,8 @@ import torch
 
 from stylespace_lab.checkpoints import read_checkpoint, save_checkpoint
 from stylespace_lab.generator import GeneratorConfig
-from stylespace_lab.train import TrainConfig, TrainingDiverged, train
+from stylespace_lab.core import TrainingDiverged
+from stylespace_lab.train import TrainConfig, train
 
 CFG = GeneratorConfig(resolution=16, style_dim=16, n_mlp=2, channel_base=128, channel_max=16)
 
@@ -20,7 +21,7 @@ def images(n=12, seed=0):
 
 
 def tcfg(steps, **kw):
-    return TrainConfig(batch_size=4, steps=steps, log_every=1, sample_every=0, r1_every=2, snapshot_minutes=0, **kw)
+    return TrainConfig(batch_size=4, steps=steps, log_every=1, sample_every=0, r1_every=2, snapshot_every=1, snapshot_minutes=None, **kw)
 
 
 SCRIPT = """
@@ -39,7 +40,7 @@ def test_killed_run_resumes_bit_for_bit(tmp_path):
     run = tmp_path/'killed'
     root = str(Path(__file__).resolve().parents[1])
     proc = subprocess.Popen([sys.executable, '-c', SCRIPT.format(root=root), str(run), '1000'], cwd=root)
-    try:   # snapshot_minutes=0: a snapshot after every step; kill once a few exist
+    try:   # snapshot_every=1: a snapshot after every step; kill once a few exist
         deadline = time.time() + 120
         while time.time() < deadline:
             if (run/'latest.pt').exists():
@@ -62,8 +63,8 @@ def test_nan_guard_keeps_last_good_snapshot(tmp_path):
     train(images(), tmp_path, CFG, tcfg(2), device='cpu')
     good = read_checkpoint(tmp_path/'latest.pt')
     nan = lambda x, *a, **k: x * float('nan')
-    with mock.patch('stylespace_lab.train.F.softplus', side_effect=nan):
-        with pytest.raises(TrainingDiverged, match='loss_d became non-finite .* steps 3..3'):
+    with mock.patch('stylespace_lab.losses.F.softplus', side_effect=nan):
+        with pytest.raises(TrainingDiverged, match=r'loss_d became non-finite at step 3; the last good state \(step 2\)'):
             train(images(), tmp_path, CFG, tcfg(4), device='cpu')
     kept = read_checkpoint(tmp_path/'latest.pt')
     assert kept['train_state']['step'] == 2

@@ -23,3 +23,15 @@ if changed:
     print('\n'.join(f'  {c}' for c in changed))
     sys.exit(1)
 print(f'notebooks and package in sync ({len(after)} files)')
+
+# The models shipped inside the package are links to the committed files in checkpoints/: one copy, two paths (the
+# wheel build copies their content). A link replaced by a file would be a second copy that can drift.
+assets = ROOT/'stylespace_lab'/'assets'
+links = {p.name: p for p in assets.glob('*.pt')}
+wrong = [n for n, p in links.items() if not (p.is_symlink() and p.resolve() == (ROOT/'checkpoints'/n).resolve())]
+missing = sorted({'noto32.pt', 'emoji_encoder.pt'} - set(links))
+if wrong or missing:
+    print(f'stylespace_lab/assets must hold links to checkpoints/ for noto32.pt and emoji_encoder.pt; '
+          f'not links: {wrong}, missing: {missing}')
+    sys.exit(1)
+print(f'package assets link to checkpoints/ ({len(links)} models)')

@@ -25,10 +25,11 @@ import pandas as pd
 import torch
 
 from stylespace_lab.checkpoints import load_generator, read_checkpoint, save_checkpoint
-from stylespace_lab.data import load_set, strip_skin_tones
+from stylespace_lab.benchmark import strip_skin_tones
+from stylespace_lab.data import load_set
 from stylespace_lab.generator import GeneratorConfig
-from stylespace_lab.metrics import (InceptionFeatures, find_inception_weights, fid_from_features, generator_features, kid,
-                                    load_emoji_encoder)
+from stylespace_lab.features import InceptionFeatures, find_inception_weights, generator_features, load_emoji_encoder
+from stylespace_lab.metrics import fid_from_features, kid
 from stylespace_lab.train import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,0 +1,81 @@
+"The results store and grid runner (a Dask local cluster gives the rows the in-process run gives), and evaluation on cases with known answers."
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stylespace_lab.data import few_shot, load_set, paired_index
+from stylespace_lab.experiments import ResultsStore, evaluate, make_grid, run_grid
+from stylespace_lab.features import RandomCNNFeatures, train_emoji_encoder
+
+
+def grid():
+    return make_grid(['fixture-b'], ['stylespace', 'affine_plus'], shots=(5,), source='smoke', n_eval=32, steps=2,
+                     batch_size=4, seeds=(0, 1))
+
+
+def store(root: Path) -> ResultsStore:
+    return ResultsStore(root, large_deltas=root/'large')
+
+
+def test_dask_cluster_equals_local(tmp_path, one_thread):
+    distributed = pytest.importorskip('distributed')
+    ext = RandomCNNFeatures(seed=0)
+    local = run_grid(grid(), store(tmp_path/'local'), extractor=ext, progress_bar=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        remote = run_grid(grid(), store(tmp_path/'dask'), extractor=ext, progress_bar=False, executor=client.get_executor())
+    assert list(remote.status) == ['ok'] * 4
+    assert remote.key.tolist() == local.key.tolist()
+    assert remote.fid.tolist() == pytest.approx(local.fid.tolist(), rel=1e-6)   # other processes: equal to float rounding
+    assert all(store(tmp_path/'dask').delta_path(k).exists() for k in remote.key)   # the driver wrote the workers' deltas
+
+
+def test_recompute_runs_everything_again(tmp_path, one_thread, monkeypatch):
+    ext = RandomCNNFeatures(seed=0)
+    first = run_grid(grid()[:1], store(tmp_path), extractor=ext, progress_bar=False)
+    again = run_grid(grid()[:1], store(tmp_path), extractor=ext, progress_bar=False)
+    assert again.created.tolist() == first.created.tolist()
+    monkeypatch.setenv('STYLESPACE_LAB_RECOMPUTE', '1')
+    redone = run_grid(grid()[:1], store(tmp_path), extractor=ext, progress_bar=False)
+    assert redone.created.tolist() != first.created.tolist() and redone.fid.tolist() == first.fid.tolist()
+
+
+class ImagesAsGenerator(torch.nn.Module):
+    "A stand-in generator that draws given images (latent i -> image i mod N): evaluation cases with known answers."
+    style_layout = ()
+    def __init__(self, images: torch.Tensor):
+        super().__init__()
+        self.images, self.resolution = images, images.shape[-1]
+    def sample_z(self, n, seed=0, device=None): return torch.arange(n, dtype=torch.float32)[:, None]
+    def forward(self, z, psi=1., noise=None): return self.images[z[:, 0].long() % len(self.images)]
+
+
+@pytest.fixture(scope='module')
+def fixture_encoder():
+    torch.manual_seed(0)
+    enc, _ = train_emoji_encoder(['fixture-a', 'fixture-b'], epochs=60, batch_size=16, lr=1e-2, progress=False)
+    return enc.eval()
+
+
+def test_three_views_on_cases_with_known_answers(fixture_encoder, one_thread):
+    "Source draws fixture-a; target fixture-b draws the same glyphs in another style."
+    a, b = load_set('fixture-a'), load_set('fixture-b')
+    pairs = paired_index(a, b)
+    src = ImagesAsGenerator(a.tensor(pairs.idx_a.to_numpy()))
+    swapped = ImagesAsGenerator(b.tensor(pairs.idx_b.to_numpy()))   # the same glyphs, latent for latent, in b's style
+    cps = dict(source_codepoints=list(a.meta.codepoints), target_codepoints=list(b.meta.codepoints))
+    shots, heldout = few_shot('fixture-b', 5, seed=0)
+    run = lambda G: evaluate(src, G, shots, heldout, fixture_encoder, n=len(pairs), n_correspondence=len(pairs),
+                             target_set='fixture-b', **cps)
+    same, style_swap = run(src), run(swapped)
+    # identical to the source: no gap closed on fit or style, all content kept
+    assert same['fit_gap_closed'] == 0 and same['style_gap_closed'] == 0 and same['content_gap_closed'] == 1
+    # a style-swapped copy: the target's style, most of the gap closed, the content kept better than by chance
+    assert style_swap['style_prob'] > 0.5 > same['style_prob']
+    assert style_swap['style_gap_closed'] > 0.5 and style_swap['fit_gap_closed'] > 0.5
+    assert style_swap['correspondence_top1'] > style_swap['correspondence_shuffled_top1']
+    # the target's images, but each latent draws another glyph than the source did: style kept, content lost
+    other = run(ImagesAsGenerator(b.tensor(np.roll(pairs.idx_b.to_numpy(), 7))))
+    assert other['style_gap_closed'] > 0.5 and other['content_gap_closed'] < 0.3 < style_swap['content_gap_closed']
