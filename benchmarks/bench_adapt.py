@@ -24,7 +24,7 @@ if __name__ == '__main__':
     torch.set_num_threads(args.threads)
     G, D, enc = load_generator(args.checkpoint), load_discriminator(args.checkpoint), load_emoji_encoder()
     shots, heldout = few_shot('twemoji', 10, seed=0)
-    real = enc.extract(load_images(heldout, 32), progress=False)
+    real = enc.extract(load_images(heldout, 32), show_progress=False)
     eval_s = []
     def fid(Gv):
         t = time.time()
@@ -33,7 +33,7 @@ if __name__ == '__main__':
         return {'fid_emoji': f}
     cfg = AdaptConfig.from_profile('cpu', parameterization=args.parameterization, steps=args.steps, log_every=25)
     res = adapt(G, shots, cfg, D=D,
-                eval_fn=fid, eval_every=25, progress_bar=False)
+                eval_fn=fid, eval_every=25, show_progress=False)
     log = res.log[['step', 'fid_emoji', 'wall_s']].copy()
     train_s = res.wall_s - sum(eval_s)
     log['train_s'] = (log.step / args.steps * train_s).round(1)    # wall time without the evaluations

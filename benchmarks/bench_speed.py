@@ -25,6 +25,7 @@ from stylespace_lab.layers import (StyledConv, ToRGB, blur, compile_or_eager, fi
                                    speed_settings, upsample2x)
 
 BATCH = 16
+IMPL_NAMES = {'old': 'reference', 'new': 'fast'}
 ARCH = GeneratorConfig(resolution=32, style_dim=128, n_mlp=8, channel_base=4096, channel_max=128)
 G_FORWARD_GFLOP = 0.51   # per image: the multiply-adds of the convs (transposed ones counted at input resolution)
 OUT = Path(__file__).parent/'results.md'
@@ -116,7 +117,9 @@ def g_forward(G, reps: int, extra: dict | None = None) -> dict:
         return fn
     fns = {'old': run('reference'), 'new': run('fast'), 'new bf16': run('fast', 'bf16')}
     for name, model in (extra or {}).items():
-        fns[name] = lambda m=model: m(z)
+        def fn(m=model):
+            with torch.no_grad(): m(z)
+        fns[name] = fn
     t = interleaved(fns, reps)
     return {k: BATCH / v for k, v in t.items()}
 
@@ -229,16 +232,20 @@ def profile_pieces(reps: int) -> pd.DataFrame:
     d_top = ['from_rgb', *(f'blocks.{k}' for k in D.blocks), 'epilogue']
     replayed = [(n, m) for n, m in G.named_modules() if isinstance(m, (StyledConv, ToRGB))]
     replayed += [(f'D.{n}', D.get_submodule(n)) for n in d_top]
-    captured = {}
-    def keep_inputs(name):
-        def hook(module, inputs, output): captured.setdefault(name, inputs)
+    captured = {}   # impl -> layer -> its inputs in a forward pass of that path (so each replay sees its own layout)
+
+    def keep_inputs(impl, name):
+        def hook(module, inputs, output): captured[impl].setdefault(name, inputs)
         return hook
-    hooks = [m.register_forward_hook(keep_inputs(n)) for n, m in replayed]
     z = torch.randn(BATCH, ARCH.style_dim)
-    with torch.no_grad(), speed_settings(G, impl='reference'):
-        w = G.mapping(z); styles = G.styles(w); img = G.synthesis(styles, noise='random')
-        D(img)
-    for h in hooks: h.remove()
+    for impl in IMPL_NAMES:
+        captured[impl] = {}
+        hooks = [m.register_forward_hook(keep_inputs(impl, n)) for n, m in replayed]
+        torch.manual_seed(5)
+        with torch.no_grad(), speed_settings(G, impl=IMPL_NAMES[impl]), speed_settings(D, impl=IMPL_NAMES[impl]):
+            w = G.mapping(z); styles = G.styles(w); img = G.synthesis(styles, noise='random')
+            D(img)
+        for h in hooks: h.remove()
     pieces = {'mapping (8 layers)': (G.mapping, [z]), 'affine (all style layers)': (G.styles, [w])}
     convs = [(n, m) for n, m in G.named_modules() if isinstance(m, StyledConv)]
     rgbs = [(n, m) for n, m in G.named_modules() if isinstance(m, ToRGB)]
@@ -264,21 +271,21 @@ def profile_pieces(reps: int) -> pd.DataFrame:
 
     for name, (m, inp) in pieces.items(): add(name, both(m, inp))
 
-    def replay(layers, model, impl):
-        fns = [fwd_bwd(m, list(captured[n])) for n, m in layers]
-        def g():
-            with speed_settings(model, impl=impl):
-                for f in fns: f()
-        return g
-    add('modulated convs (7 layers)', {'old': replay(convs, G, 'reference'), 'new': replay(convs, G, 'fast')},
-        split=True)
-    add('ToRGB (4 layers)', {'old': replay(rgbs, G, 'reference'), 'new': replay(rgbs, G, 'fast')})
+    def replay(layers, model):
+        "`{'old': fn, 'new': fn}`: forward + backward of `layers` in sequence, each path on its own inputs."
+        def path(impl):
+            fns = [fwd_bwd(m, list(captured[impl][n])) for n, m in layers]
+            def g():
+                with speed_settings(model, impl=IMPL_NAMES[impl]):
+                    for f in fns: f()
+            return g
+        return {impl: path(impl) for impl in IMPL_NAMES}
+    add('modulated convs (7 layers)', replay(convs, G), split=True)
+    add('ToRGB (4 layers)', replay(rgbs, G))
     skip = fwd_bwd(lambda x: upsample2x(x, fir), [small])
     add('image skip upsample (FIR, 3 ch)', {'old': skip, 'new': skip})
     for n in d_top:
-        layer = [(f'D.{n}', D.get_submodule(n))]
-        add(f'D {n}', {'old': replay(layer, D, 'reference'), 'new': replay(layer, D, 'fast')},
-            split=n.startswith('blocks.'))
+        add(f'D {n}', replay([(f'D.{n}', D.get_submodule(n))], D), split=n.startswith('blocks.'))
     return pd.DataFrame(rows)
 
 
@@ -356,7 +363,7 @@ def adaptation(steps: int) -> pd.DataFrame:
         for impl, precision in (('reference', 'fp32'), ('fast', 'fp32'), ('fast', 'bf16')):
             cfg = AdaptConfig.from_profile('cpu', parameterization=param, steps=steps, batch_size=4, log_every=every)
             with speed_settings(G, impl, precision), speed_settings(D, impl, precision):
-                log = adapt(G, shots, cfg, D=D, progress_bar=False, snapshot_minutes=None).log
+                log = adapt(G, shots, cfg, D=D, show_progress=False, snapshot_minutes=None).log
             rate[impl, precision] = (log.step.iloc[-1] - log.step.iloc[0]) / (log.wall_s.iloc[-1] - log.wall_s.iloc[0])
         old, new, low = rate['reference', 'fp32'], rate['fast', 'fp32'], rate['fast', 'bf16']
         rows.append({'parameterization': param, 'old steps/s': old, 'new steps/s': new, 'speed-up': new / old,
@@ -505,7 +512,7 @@ if __name__ == '__main__':
     P = pd.concat([profile_pieces(few), optimiser_and_ema(args.reps)], ignore_index=True)
     P['speed-up'] = P['old ms'] / P['new ms']
     first = ['piece', 'old ms', 'new ms', 'speed-up']
-    table(P[first + [c for c in P.columns if c not in first]].fillna(''),
+    table(P[first + [c for c in P.columns if c not in first]].astype(object).fillna(''),
           'Profile per piece, 1 thread: forward + backward at batch 16 (optimiser and EMA: one step), ms')
     table(modulation_levers(few),
           'Lever: modulation form per layer shape, modulated conv alone, fwd+bwd, 1 thread')

@@ -143,7 +143,7 @@ def _check_param(param: Parameterization, source: Generator, config: AdaptConfig
 def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Discriminator | None = None,
           profile: str | Profile | None = None, device=None, resize: bool = False, eval_fn=None, eval_every: int = 0,
           run_dir: str | Path | None = None, snapshot_every: int = 0, snapshot_minutes: float | None = 2.,
-          progress_bar: bool = True, param: Parameterization | None = None, select: str | None = None,
+          show_progress: bool = True, param: Parameterization | None = None, select: str | None = None,
           patience: int = 0,
           **overrides) -> AdaptResult:
     """Adapt `source` to `targets` training only what `config.parameterization` exposes.
@@ -186,7 +186,7 @@ def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Disc
 
     z_fixed = source.sample_z(16, seed=10_000, device=device)
     with torch.no_grad(): before = Gv(z_fixed, noise='const').cpu()
-    run = SimpleNamespace(source=G0, G=Gv, D=D, x=x, augment=augment, config=config, show_progress=progress_bar,
+    run = SimpleNamespace(source=G0, G=Gv, D=D, x=x, augment=augment, config=config, show_progress=show_progress,
                           state={})
     for name, info in losses.items():
         if info.setup is not None: run.state[name] = info.setup(run)
@@ -226,7 +226,7 @@ def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Disc
     def evaluate(learn) -> dict:
         with torch.no_grad(), swapped(trained, ema): return eval_fn(Gv)
 
-    callbacks = [Log(config.log_every), Progress(f'adapt {config.parameterization}', show=progress_bar)]
+    callbacks = [Log(config.log_every), Progress(f'adapt {config.parameterization}', show=show_progress)]
     if ema: callbacks.append(EMA(ema, trained, beta=lambda learn, b=0.5 ** (1 / config.ema_half_life): b))
     if eval_fn is not None and eval_every: callbacks.append(Evaluate(evaluate, eval_every))
     best = KeepBest(select, lambda: ema if ema else trained, patience) if select is not None else None

@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     return 0
 
-# %% ../nbs/18_cli.ipynb #aad861b8
+# %% ../nbs/18_cli.ipynb #76651eb1
 def load_source_checkpoint(source: str, device='cpu'):
     """`(G, D or None, meta, label)` of a source: a checkpoint file, a model name (`noto32`: in `[paths] checkpoints`,
     else shipped in the package), or `smoke`."""
@@ -149,7 +149,7 @@ def resolve_target(target: str, resolution: int, resize: bool = False):
     """A benchmark set name as it is, or an image folder as an `ImageFolder` at `resolution` (its images checked to be
     that size unless `resize`)."""
     from stylespace_lab.benchmark import SETS
-    from stylespace_lab.data import ImageFolder
+    from stylespace_lab.data import ImageFolder, SUBSETS, is_set_name
     p = Path(target).expanduser()
     if p.exists():
         folder = ImageFolder(p, resolution)
@@ -160,8 +160,9 @@ def resolve_target(target: str, resolution: int, resize: bool = False):
             raise UserError(f"images in {p} are {shown} but the generator is {resolution}x{resolution}; pass "
                             "--resize to resize (and centre-crop) them")
         return folder
-    if target in SETS: return target
-    raise UserError(f"target {target!r} is neither an image folder nor a benchmark set; sets: {', '.join(SETS)}")
+    if is_set_name(target): return target
+    raise UserError(f"target {target!r} is neither an image folder nor a benchmark set; sets: {', '.join(SETS)} "
+                    f"(or a part of one, e.g. twemoji:smileys; parts: {', '.join(SUBSETS)})")
 
 def target_key(target) -> str:
     "What a delta file records as its target: the set name, or the folder's absolute path."
@@ -207,7 +208,7 @@ def parse_losses(items) -> tuple:
         out.append((name, weight))
     return tuple(out)
 
-# %% ../nbs/18_cli.ipynb #b3a6fb3b
+# %% ../nbs/18_cli.ipynb #2da22aa8
 def _build_data_args(sp):
     sp.add_argument('--sets', nargs='*', help='set names (default: all)')
     sp.add_argument('--resolutions', nargs='*', type=positive_int, default=[32, 64])
@@ -270,12 +271,11 @@ def _train_config(a):
 def _cmd_train(a):
     from stylespace_lab.checkpoints import find_checkpoint
     from stylespace_lab.core import get_path
-    from stylespace_lab.benchmark import SETS
-    from stylespace_lab.data import load_set
+    from stylespace_lab.data import is_set_name, load_set
     from stylespace_lab.generator import GeneratorConfig
     from stylespace_lab.train import train
     g_cfg = GeneratorConfig.from_profile(a.profile)
-    images = load_set(a.data, g_cfg.resolution) if a.data in SETS or a.data.startswith('fixture') else Path(a.data)
+    images = load_set(a.data, g_cfg.resolution) if is_set_name(a.data) else Path(a.data)
     run_dir = Path(a.run_dir) if a.run_dir else get_path('runs')/f'source-{Path(str(a.data)).name}{g_cfg.resolution}'
     init_from = find_checkpoint(a.init_from) if a.init_from else None
     res = train(images, run_dir, g_cfg, _train_config(a), device=a.device, resume=not a.fresh,
@@ -383,7 +383,7 @@ def _cmd_adapt(a):
                          scale=max(1, 64 // G.resolution))
         print(f"samples: {grid} (top: source, bottom: adapted, same latents)")
 
-# %% ../nbs/18_cli.ipynb #95825bee
+# %% ../nbs/18_cli.ipynb #d4bece06
 EXTRACTORS = ('emoji', 'inception')
 
 def make_extractor(name: str):
@@ -419,8 +419,7 @@ def evaluate_generator(source: str, target: str, delta: str | None = None, n: in
     from stylespace_lab.adapt import load_adapted
     from stylespace_lab.checkpoints import read_delta
     from stylespace_lab.core import get_profile
-    from stylespace_lab.benchmark import SETS
-    from stylespace_lab.data import load_meta
+    from stylespace_lab.data import is_set_name, load_meta
     from stylespace_lab.experiments import evaluate
     from stylespace_lab.features import EmojiEncoder
     P = get_profile(profile)
@@ -436,7 +435,7 @@ def evaluate_generator(source: str, target: str, delta: str | None = None, n: in
     split_seed = split_seed if split_seed is not None else (meta.get('split_seed', 0) if same else 0)
     shot_images, reference = split_target(tgt, shots, split_seed, G.resolution)
     cps = (None, None)
-    if delta is not None and isinstance(fx, EmojiEncoder) and isinstance(tgt, str) and src_meta.get('data') in SETS:
+    if delta is not None and isinstance(fx, EmojiEncoder) and isinstance(tgt, str) and is_set_name(src_meta.get('data')):
         cps = tuple(load_meta(s).codepoints for s in (src_meta['data'], tgt))   # `evaluate` drops the empty ones
     n = n or P.n_eval_samples
     metrics = evaluate(G, Gv, shot_images, reference, fx, n, *cps, with_fid_infinity=fid_infinity)

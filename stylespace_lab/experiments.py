@@ -136,7 +136,7 @@ def real_features(extractor: FeatureExtractor, images: torch.Tensor) -> torch.Te
     key = (extractor.id, hashlib.sha1(images.detach().cpu().numpy().tobytes()).hexdigest(), tuple(images.shape))
     if key not in _REAL_FEATURES:
         if len(_REAL_FEATURES) >= 16: _REAL_FEATURES.pop(next(iter(_REAL_FEATURES)))
-        _REAL_FEATURES[key] = extractor.extract(images, progress=False)
+        _REAL_FEATURES[key] = extractor.extract(images, show_progress=False)
     return _REAL_FEATURES[key]
 
 _SOURCE_SAMPLES: dict = {}
@@ -177,10 +177,10 @@ def evaluate(G_source, G_adapted, shots, heldout, extractor: FeatureExtractor, n
     target set; floor: the source's samples, ceiling: the held-out images) and *content* (correspondence top-1 with
     the source, same latents; ceiling 1, floor: the same samples paired at random), each also as `*_gap_closed`."""
     real = real_features(extractor, load_images(heldout, G_adapted.resolution))
-    anchors = extractor.extract(load_images(shots, G_adapted.resolution), progress=False)
+    anchors = extractor.extract(load_images(shots, G_adapted.resolution), show_progress=False)
     fake, kept = [], []
     for imgs in draw_samples(G_adapted, n, seed):
-        fake.append(extractor.extract(imgs, progress=False))
+        fake.append(extractor.extract(imgs, show_progress=False))
         if sum(map(len, kept)) < n_correspondence: kept.append(imgs)
     fake = torch.cat(fake)
     src_imgs = source_samples(G_source, n, seed)
@@ -195,10 +195,11 @@ def evaluate(G_source, G_adapted, shots, heldout, extractor: FeatureExtractor, n
     row['fit_gap_closed'] = gap_closed(row['kid_source'], row['kid'], 0.)   # unbiased: a perfect generator scores 0
     if with_fid_infinity: row['fid_infinity'] = fid_infinity(real, fake).value
     if isinstance(extractor, EmojiEncoder) and target_set is not None:
-        p = style_probability(extractor, torch.cat(kept), target_set)
+        style = target_set.partition(':')[0]   # a part of a set ('twemoji:smileys') is drawn in the set's style
+        p = style_probability(extractor, torch.cat(kept), style)
         if p is not None:
-            p_src = style_probability(extractor, src_imgs, target_set)
-            p_real = style_probability(extractor, load_images(heldout, G_adapted.resolution), target_set)
+            p_src = style_probability(extractor, src_imgs, style)
+            p_real = style_probability(extractor, load_images(heldout, G_adapted.resolution), style)
             row.update(style_prob=p, style_prob_source=p_src, style_prob_real=p_real,
                        style_gap_closed=gap_closed(-p_src, -p, -p_real))
     named = lambda cps: [c for c in cps if isinstance(c, str) and c] if cps is not None else []
@@ -274,7 +275,7 @@ def run_one(run: Run, extractor: FeatureExtractor, device='cpu') -> tuple[dict, 
     "Adapt and evaluate one run: its metrics (n_params, timing, metrics, the training curve) and its delta file's bytes."
     G, D = load_source(run.source, device)
     shots, heldout = few_shot(run.target, run.shots, seed=run.split_seed, resolution=G.resolution)
-    res = adapt(G, shots, run.adapt, D=D, device=device, progress_bar=False)
+    res = adapt(G, shots, run.adapt, D=D, device=device, show_progress=False)
     Gv = res.generator()
     src_cps = target_cps = None
     if isinstance(extractor, EmojiEncoder) and run.source != 'smoke':
@@ -313,7 +314,7 @@ def compute_row(run: dict, key: str, version: str, extractor: FeatureExtractor |
 def _recompute_from_env() -> bool: return os.environ.get('STYLESPACE_LAB_RECOMPUTE', '') not in ('', '0')
 
 def run_grid(runs: list[Run], store: ResultsStore | str | Path | None = None, extractor: FeatureExtractor | None = None,
-             device='cpu', retry_failed: bool = False, recompute: bool | None = None, progress_bar: bool = True,
+             device='cpu', retry_failed: bool = False, recompute: bool | None = None, show_progress: bool = True,
              workers: int = 1, executor=None) -> pd.DataFrame:
     """Every run's row, read from `store` (default: `study_store()`) or computed there: missing, stale, failed (with
     `retry_failed`) or all (`recompute`). `executor` (anything with `submit`, e.g. `client.get_executor()` of a Dask
@@ -334,10 +335,10 @@ def run_grid(runs: list[Run], store: ResultsStore | str | Path | None = None, ex
             futures = [executor.submit(experiments.compute_row, run.to_dict(), key, version, extractor, str(device),
                                        env, 1)
                        for key, run in todo]
-            for f in progress(as_completed(futures), total=len(futures), desc='grid', disable=not progress_bar):
+            for f in progress(as_completed(futures), total=len(futures), desc='grid', disable=not show_progress):
                 store.write(*f.result())
         else:
-            for key, run in progress(todo, desc='grid', disable=not progress_bar or not todo):
+            for key, run in progress(todo, desc='grid', disable=not show_progress or not todo):
                 store.write(*compute_row(run.to_dict(), key, version, extractor, str(device)))
     finally:
         if own_pool: executor.shutdown()

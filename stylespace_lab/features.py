@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import atomic_write, file_sha256, get_device, get_path
-from .core import progress as _progress
+from .core import progress
 
 # %% auto #0
 __all__ = ['INCEPTION_SHA256', 'INCEPTION_PIP', 'resize', 'FeatureExtractor', 'extract_from_generator', 'RandomCNNFeatures',
@@ -82,7 +82,7 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor: return self.features(x)
 
-    def extract(self, images, batch_size: int = 64, device=None, progress: bool = True) -> torch.Tensor:
+    def extract(self, images, batch_size: int = 64, device=None, show_progress: bool = True) -> torch.Tensor:
         "Features `[N, dim]` (float32, CPU) of `images`: float `[N, 3, H, W]` in [-1, 1] or uint8 `[N, H, W, 3]`."
         images = _check_images(images)
         if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -90,7 +90,7 @@ class FeatureExtractor(nn.Module):
         was_training = self.training
         self.to(dev).eval()
         starts = range(0, images.shape[0], batch_size)
-        if progress: starts = _progress(starts, desc=f"features {self.id}", total=len(starts))
+        if show_progress: starts = progress(starts, desc=f"features {self.id}", total=len(starts))
         out = []
         try:
             with torch.no_grad():
@@ -109,7 +109,7 @@ class FeatureExtractor(nn.Module):
         return f
 
 def extract_from_generator(extractor: FeatureExtractor, sample_fn: Callable[[int], torch.Tensor], n: int,
-                           batch_size: int = 64, device=None, progress: bool = True) -> torch.Tensor:
+                           batch_size: int = 64, device=None, show_progress: bool = True) -> torch.Tensor:
     """Features `[n, dim]` of `n` images drawn by `sample_fn(batch_size) -> images in [-1, 1]`, batch by batch (no
     image set is kept)."""
     if n < 1: raise ValueError(f"n must be >= 1, got {n}")
@@ -118,7 +118,7 @@ def extract_from_generator(extractor: FeatureExtractor, sample_fn: Callable[[int
     was_training = extractor.training
     extractor.to(dev).eval()
     sizes = [min(batch_size, n - s) for s in range(0, n, batch_size)]
-    it = _progress(sizes, desc=f"samples -> {extractor.id}") if progress else sizes
+    it = progress(sizes, desc=f"samples -> {extractor.id}") if show_progress else sizes
     out = []
     try:
         with torch.no_grad():
@@ -183,10 +183,10 @@ def sample_images(G, n: int, seed: int = 0, batch: int = 100, psi: float = 1.) -
     return lambda b: next(it)
 
 def generator_features(extractor: FeatureExtractor, G, n: int, seed: int = 0, batch: int = 100, psi: float = 1.,
-                       progress: bool = False) -> torch.Tensor:
+                       show_progress: bool = False) -> torch.Tensor:
     "Features `[n, dim]` of `draw_samples(G, n, seed, batch, psi)`: the one way a generator is measured."
     return extract_from_generator(extractor, sample_images(G, n, seed, batch, psi), n, batch_size=batch,
-                                  progress=progress)
+                                  show_progress=show_progress)
 
 # %% ../nbs/09_features.ipynb #f1b1a130
 INCEPTION_SHA256 = {
@@ -326,9 +326,9 @@ class EmojiEncoder(FeatureExtractor):
     def forward(self, x): return self.heads(self.features(x))
 
     def predict(self, images, batch_size: int = 256, device=None,
-                progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                show_progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         "Content logits `[N, n_content]` and style logits `[N, n_style]` of `images` (eval mode, CPU float32 out)."
-        feats = self.extract(images, batch_size=batch_size, device=device, progress=progress)
+        feats = self.extract(images, batch_size=batch_size, device=device, show_progress=show_progress)
         dev = next(self.parameters()).device
         with torch.no_grad():
             was = self.training; self.eval()
@@ -411,7 +411,7 @@ def _accuracy_table(model, images, set_idx, content, set_names, batch_size=512) 
                          style_top1=_rate(s_logits[m].argmax(1) == set_idx[m])))
     return pd.DataFrame(rows).set_index('set')
 
-def _fit(model, imgs, set_idx, content, tr, epochs, batch_size, lr, g, dev, progress):
+def _fit(model, imgs, set_idx, content, tr, epochs, batch_size, lr, g, dev, show_progress):
     """Train `model` on the rows `tr` of `imgs` (uint8): Adam + one-cycle cosine, random shifts; return it in eval mode
     and the loss per epoch."""
     model = model.to(dev)
@@ -420,7 +420,7 @@ def _fit(model, imgs, set_idx, content, tr, epochs, batch_size, lr, g, dev, prog
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps_per_epoch),
                                                 pct_start=0.15)
     ce = nn.CrossEntropyLoss(ignore_index=-1)
-    bar = _progress(total=epochs * steps_per_epoch, desc='emoji encoder') if progress else None
+    bar = progress(total=epochs * steps_per_epoch, desc='emoji encoder') if show_progress else None
     history = []
     model.train()
     for ep in range(epochs):
@@ -440,7 +440,7 @@ def _fit(model, imgs, set_idx, content, tr, epochs, batch_size, lr, g, dev, prog
     return model.eval(), history
 
 def train_emoji_encoder(sets: Sequence, resolution: int = 32, epochs: int = 4, batch_size: int = 128, lr: float = 3e-3,
-                        holdout: float = 0.1, min_sets: int = 2, seed: int = 0, device=None, progress: bool = True,
+                        holdout: float = 0.1, min_sets: int = 2, seed: int = 0, device=None, show_progress: bool = True,
                         content_by: str = 'base', **model_kwargs) -> tuple[EmojiEncoder, pd.DataFrame]:
     """Train an `EmojiEncoder` on benchmark sets; return it and an accuracy table per head on held-out icons (per set
     and 'all').
@@ -477,7 +477,7 @@ def train_emoji_encoder(sets: Sequence, resolution: int = 32, epochs: int = 4, b
         torch.manual_seed(seed)                                    # initial weights and dropout
         model = EmojiEncoder(content_classes, names, size=resolution, content_by=content_by, **model_kwargs)
         model, history = _fit(model, imgs, set_idx, content,
-                              (~is_test).nonzero().squeeze(1), epochs, batch_size, lr, g, get_device(device), progress)
+                              (~is_test).nonzero().squeeze(1), epochs, batch_size, lr, g, get_device(device), show_progress)
     test = is_test.nonzero().squeeze(1)
     table = _accuracy_table(model, imgs[test], set_idx[test], content[test], names)
     model.meta = dict(sets=names, resolution=resolution, epochs=epochs, batch_size=batch_size, lr=lr, holdout=holdout,

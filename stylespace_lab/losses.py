@@ -185,12 +185,9 @@ def _device(G) -> torch.device:
     p = next(iter(G.parameters()), None)
     return p.device if p is not None else torch.device('cpu')
 
-def _progress_range(steps: int):
-    return progress(range(steps), desc='project')   # `project`'s argument `progress` shadows the function there
-
 def project(G, images: torch.Tensor, steps: int = 300, lr: float = 0.1, w_plus: bool = True,
             feature_fn: Callable | None = None,
-            noise: str = 'const', seed: int = 0, progress: bool = True, feature_weight: float = 1., w_reg: float = 1e-3,
+            noise: str = 'const', seed: int = 0, show_progress: bool = True, feature_weight: float = 1., w_reg: float = 1e-3,
             w_noise: float = 0.05) -> Projection:
     "Invert `images` `[N, 3, R, R]` into `G` (W+ or W) from `w_avg` with Adam on pixel MSE (+ feature term) + `w_reg` pull to `w_avg`."
     x = _check_images(images, G.resolution, 'images').detach()
@@ -221,7 +218,7 @@ def project(G, images: torch.Tensor, steps: int = 300, lr: float = 0.1, w_plus: 
             return img, dict(l1=(img - x).abs().flatten(1).mean(1), mse=mse, feat=fd)
 
     _, before = measure(w.detach())
-    bar = range(steps) if not progress else _progress_range(steps)
+    bar = progress(range(steps), desc='project') if show_progress else range(steps)
     for t in bar:
         frac = t / max(steps, 1)
         ramp = min(1., (1 - frac) / 0.25)
@@ -386,7 +383,7 @@ LOSSES = {   # in the order the loop computes the terms
                         'project targets into the source G once, then L1 of G_t(w_i) to x_i; use with cdc for the '
                         'consistency term',
                         setup=lambda run: project(run.source, run.x, steps=run.config.projection_steps,
-                                                  seed=run.config.seed, progress=run.show_progress),
+                                                  seed=run.config.seed, show_progress=run.show_progress),
                         g_term=lambda run, fwd: reconstruction_loss(run.G, run.state['d3t_rec'], run.x)),
     'd3t_distill': LossInfo((d_distillation_loss,), 'D', 'D3T-GAN (2022), discriminator side', 1.,
                             'frozen source D features vs target D features on real and fake, normalised per level',

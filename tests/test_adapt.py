@@ -30,7 +30,7 @@ def test_source_is_never_modified(nets):
     G, D = nets
     before = {k: v.clone() for k, v in {**G.state_dict(), **{'D.' + k: v for k, v in D.state_dict().items()}}.items()}
     adapt(G, targets(), cfg(parameterization='full', losses=(('adv', 1.), ('cdc', 1.), ('d3t_rec', 1.), ('d3t_distill', 1.))),
-          D=D, progress_bar=False)
+          D=D, show_progress=False)
     after = {**G.state_dict(), **{'D.' + k: v for k, v in D.state_dict().items()}}
     assert all(torch.equal(before[k], after[k]) for k in before)
 
@@ -38,14 +38,14 @@ def test_source_is_never_modified(nets):
 @pytest.mark.parametrize('tg,td', [(True, True), (True, False), (False, True), (False, False)])
 def test_transfer_table_options(nets, tg, td):
     G, D = nets
-    res = adapt(G, targets(), cfg(parameterization='full', transfer_g=tg, transfer_d=td), D=D, progress_bar=False)
+    res = adapt(G, targets(), cfg(parameterization='full', transfer_g=tg, transfer_d=td), D=D, show_progress=False)
     assert len(res.log) == 3
     assert torch.equal(res.before, G(G.sample_z(16, seed=10_000), noise='const').detach()) == tg
 
 
 def test_freeze_d_keeps_the_first_blocks(nets):
     G, D = nets
-    res = adapt(G, targets(), cfg(freeze_d=2), D=D, progress_bar=False)
+    res = adapt(G, targets(), cfg(freeze_d=2), D=D, show_progress=False)
     for name, p in res.D.named_parameters():
         frozen = name.startswith(('from_rgb.', 'blocks.b16.', 'blocks.b8.'))
         assert torch.equal(p, dict(D.named_parameters())[name]) == frozen, name
@@ -53,20 +53,20 @@ def test_freeze_d_keeps_the_first_blocks(nets):
 
 def test_resume_equals_uninterrupted(nets, tmp_path):
     G, D = nets
-    full = adapt(G, targets(), cfg(steps=4), D=D, progress_bar=False)
-    adapt(G, targets(), cfg(steps=2), D=D, progress_bar=False, run_dir=tmp_path)
-    resumed = adapt(G, targets(), cfg(steps=4), D=D, progress_bar=False, run_dir=tmp_path)
+    full = adapt(G, targets(), cfg(steps=4), D=D, show_progress=False)
+    adapt(G, targets(), cfg(steps=2), D=D, show_progress=False, run_dir=tmp_path)
+    resumed = adapt(G, targets(), cfg(steps=4), D=D, show_progress=False, run_dir=tmp_path)
     assert all(torch.equal(a, b) for a, b in zip(full.param.parameters(), resumed.param.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(full.D.parameters(), resumed.D.parameters()))
 
 
 def test_result_is_the_ema_of_the_iterates(nets):
     G, D = nets
-    last = adapt(G, targets(), cfg(steps=4, ema_half_life=0), D=D, progress_bar=False).param.flat()
-    avg = adapt(G, targets(), cfg(steps=4, ema_half_life=2), D=D, progress_bar=False).param.flat()
+    last = adapt(G, targets(), cfg(steps=4, ema_half_life=0), D=D, show_progress=False).param.flat()
+    avg = adapt(G, targets(), cfg(steps=4, ema_half_life=2), D=D, show_progress=False).param.flat()
     assert not torch.equal(last, avg)
     assert 0 < avg.norm() < last.norm()     # the average starts at the identity (zero) and lags the iterates
-    frozen = adapt(G, targets(), cfg(steps=4, ema_half_life=1e9), D=D, progress_bar=False).param.flat()
+    frozen = adapt(G, targets(), cfg(steps=4, ema_half_life=1e9), D=D, show_progress=False).param.flat()
     assert frozen.abs().max() < 1e-6        # an infinite half-life never leaves the identity
 
 
@@ -74,13 +74,13 @@ def test_nan_guard(nets):
     G, D = nets
     with mock.patch('stylespace_lab.losses.g_adversarial_loss', side_effect=lambda D, x, aug=None: x.mean() * float('nan')):
         with pytest.raises(TrainingDiverged, match='adv became non-finite at step 1; no state was written yet'):
-            adapt(G, targets(), cfg(), D=D, progress_bar=False)
+            adapt(G, targets(), cfg(), D=D, show_progress=False)
 
 
 def test_bad_input(nets):
     G, D = nets
     with pytest.raises(ValueError, match='pass resize=True'): adapt(G, torch.zeros(3, 3, 32, 32), cfg(), D=D)
-    assert adapt(G, torch.zeros(3, 3, 32, 32), cfg(steps=1), D=D, resize=True, progress_bar=False).log.step.tolist() == [1]
+    assert adapt(G, torch.zeros(3, 3, 32, 32), cfg(steps=1), D=D, resize=True, show_progress=False).log.step.tolist() == [1]
     with pytest.raises(ValueError, match='no target images'): adapt(G, torch.zeros(0, 3, 16, 16), cfg(), D=D)
     with pytest.raises(ValueError, match='unknown parameterization'): adapt(G, targets(), cfg(parameterization='lora'), D=D)
     with pytest.raises(ValueError, match='needs the source discriminator'): adapt(G, targets(), cfg())
@@ -95,9 +95,9 @@ def test_bad_input(nets):
 def test_evaluating_does_not_change_training(nets):
     "An eval_fn that draws from the global RNG (unseeded latents, random layer noise) must not move the training."
     G, D = nets
-    plain = adapt(G, targets(), cfg(steps=4), D=D, progress_bar=False).param.flat()
+    plain = adapt(G, targets(), cfg(steps=4), D=D, show_progress=False).param.flat()
     noisy_eval = lambda Gv: {'score': float(Gv(Gv.sample_z(2)).mean())}
-    evaluated = adapt(G, targets(), cfg(steps=4), D=D, progress_bar=False, eval_fn=noisy_eval, eval_every=1)
+    evaluated = adapt(G, targets(), cfg(steps=4), D=D, show_progress=False, eval_fn=noisy_eval, eval_every=1)
     assert torch.equal(plain, evaluated.param.flat())
     assert evaluated.log.score.notna().all()
 
@@ -106,9 +106,9 @@ def test_select_keeps_the_best_evaluation_and_stops_on_a_plateau(nets):
     "With select=, the result is the state at the best evaluation; patience stops the run after it."
     G, D = nets
     scores = iter([5., 3., 1., 2., 4., 6., 7.])                 # best at the third evaluation (step 2)
-    res = adapt(G, targets(), cfg(steps=20), D=D, progress_bar=False, eval_fn=lambda Gv: {'val': next(scores)},
+    res = adapt(G, targets(), cfg(steps=20), D=D, show_progress=False, eval_fn=lambda Gv: {'val': next(scores)},
                 eval_every=1, select='val', patience=3)
     assert res.best_step == 2 and res.log.step.max() == 5       # three evaluations without a new best, then stop
-    plain = adapt(G, targets(), cfg(steps=2), D=D, progress_bar=False)
+    plain = adapt(G, targets(), cfg(steps=2), D=D, show_progress=False)
     assert torch.equal(res.param.flat(), plain.param.flat())    # the state at step 2, as a 2-step run leaves it
     with pytest.raises(ValueError, match='give eval_fn and eval_every'): adapt(G, targets(), cfg(), D=D, select='val')

@@ -22,10 +22,10 @@ def store(root: Path) -> ResultsStore:
 def test_dask_cluster_equals_local(tmp_path, one_thread):
     distributed = pytest.importorskip('distributed')
     ext = RandomCNNFeatures(seed=0)
-    local = run_grid(grid(), store(tmp_path/'local'), extractor=ext, progress_bar=False)
+    local = run_grid(grid(), store(tmp_path/'local'), extractor=ext, show_progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        remote = run_grid(grid(), store(tmp_path/'dask'), extractor=ext, progress_bar=False, executor=client.get_executor())
+        remote = run_grid(grid(), store(tmp_path/'dask'), extractor=ext, show_progress=False, executor=client.get_executor())
     assert list(remote.status) == ['ok'] * 4
     assert remote.key.tolist() == local.key.tolist()
     assert remote.fid.tolist() == pytest.approx(local.fid.tolist(), rel=1e-6)   # other processes: equal to float rounding
@@ -34,11 +34,11 @@ def test_dask_cluster_equals_local(tmp_path, one_thread):
 
 def test_recompute_runs_everything_again(tmp_path, one_thread, monkeypatch):
     ext = RandomCNNFeatures(seed=0)
-    first = run_grid(grid()[:1], store(tmp_path), extractor=ext, progress_bar=False)
-    again = run_grid(grid()[:1], store(tmp_path), extractor=ext, progress_bar=False)
+    first = run_grid(grid()[:1], store(tmp_path), extractor=ext, show_progress=False)
+    again = run_grid(grid()[:1], store(tmp_path), extractor=ext, show_progress=False)
     assert again.created.tolist() == first.created.tolist()
     monkeypatch.setenv('STYLESPACE_LAB_RECOMPUTE', '1')
-    redone = run_grid(grid()[:1], store(tmp_path), extractor=ext, progress_bar=False)
+    redone = run_grid(grid()[:1], store(tmp_path), extractor=ext, show_progress=False)
     assert redone.created.tolist() != first.created.tolist() and redone.fid.tolist() == first.fid.tolist()
 
 
@@ -55,7 +55,7 @@ class ImagesAsGenerator(torch.nn.Module):
 @pytest.fixture(scope='module')
 def fixture_encoder():
     torch.manual_seed(0)
-    enc, _ = train_emoji_encoder(['fixture-a', 'fixture-b'], epochs=60, batch_size=16, lr=1e-2, progress=False)
+    enc, _ = train_emoji_encoder(['fixture-a', 'fixture-b'], epochs=60, batch_size=16, lr=1e-2, show_progress=False)
     return enc.eval()
 
 

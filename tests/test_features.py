@@ -12,12 +12,12 @@ from stylespace_lab.features import (INCEPTION_SHA256, EmojiEncoder, InceptionFe
 # ---------------------------------------------------------------- extractors
 def test_random_cnn_deterministic_and_resolution_free():
     x = torch.rand(6, 3, 64, 64) * 2 - 1
-    f1 = RandomCNNFeatures(seed=0).extract(x, batch_size=4, progress=False)
-    f2 = RandomCNNFeatures(seed=0).extract(x, batch_size=6, progress=False)
+    f1 = RandomCNNFeatures(seed=0).extract(x, batch_size=4, show_progress=False)
+    f2 = RandomCNNFeatures(seed=0).extract(x, batch_size=6, show_progress=False)
     torch.testing.assert_close(f1, f2, atol=1e-5, rtol=1e-5)
     assert f1.shape == (6, 64) and f1.dtype == torch.float32
     u8 = ((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()    # uint8 NHWC accepted too
-    torch.testing.assert_close(RandomCNNFeatures(seed=0).extract(u8, progress=False), f1, atol=0.05, rtol=0.05)
+    torch.testing.assert_close(RandomCNNFeatures(seed=0).extract(u8, show_progress=False), f1, atol=0.05, rtol=0.05)
     state = torch.random.get_rng_state()
     RandomCNNFeatures(seed=5)
     assert torch.equal(state, torch.random.get_rng_state())                        # no hidden global randomness
@@ -28,10 +28,10 @@ def test_extract_from_generator():
     calls = []
     def sample(b):
         calls.append(b); return torch.zeros(b, 3, 16, 16)
-    f = extract_from_generator(rc, sample, n=10, batch_size=4, progress=False)
+    f = extract_from_generator(rc, sample, n=10, batch_size=4, show_progress=False)
     assert f.shape == (10, 16) and calls == [4, 4, 2]
     with pytest.raises(ValueError, match='NaN'):
-        extract_from_generator(rc, lambda b: torch.full((b, 3, 8, 8), float('nan')), n=2, progress=False)
+        extract_from_generator(rc, lambda b: torch.full((b, 3, 8, 8), float('nan')), n=2, show_progress=False)
 
 
 @pytest.mark.parametrize('bad, msg', [
@@ -43,7 +43,7 @@ def test_extract_from_generator():
 ])
 def test_extract_bad_images(bad, msg):
     with pytest.raises(ValueError, match=msg):
-        RandomCNNFeatures().extract(bad, progress=False)
+        RandomCNNFeatures().extract(bad, show_progress=False)
 
 
 def test_emoji_encoder_save_load(tmp_path):
@@ -54,7 +54,7 @@ def test_emoji_encoder_save_load(tmp_path):
     enc2 = load_emoji_encoder(p)
     assert enc2.content_classes == ['1f600', '1f601'] and enc2.meta == {'sets': ['noto', 'twemoji']}
     x = torch.rand(4, 3, 32, 32) * 2 - 1
-    torch.testing.assert_close(enc2.extract(x, progress=False), enc.extract(x, progress=False), atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(enc2.extract(x, show_progress=False), enc.extract(x, show_progress=False), atol=2e-2, rtol=2e-2)
     assert enc2.id == load_emoji_encoder(p).id and enc2.id != EmojiEncoder(['1f600', '1f601'], ['a', 'b']).id
     with pytest.raises(FileNotFoundError, match='train_emoji_encoder'):
         load_emoji_encoder(tmp_path / 'missing.pt')
@@ -88,7 +88,7 @@ inception_path = find_inception_weights()
 def test_inception_features():
     inc = InceptionFeatures()
     assert inc.sha256 in INCEPTION_SHA256 and inc.id == 'inception-fid:' + inc.sha256[:12]
-    f = inc.extract(torch.rand(2, 3, 32, 32) * 2 - 1, progress=False)
+    f = inc.extract(torch.rand(2, 3, 32, 32) * 2 - 1, show_progress=False)
     assert f.shape == (2, 2048) and (f >= 0).all() and torch.isfinite(f).all()
 
 
@@ -112,14 +112,14 @@ def _toy_set(name, colour, seed):
 def test_train_emoji_encoder_classes_and_table():
     sets = [_toy_set('red', (220, 40, 40), 0), _toy_set('blue', (40, 40, 220), 1)]
     state = torch.random.get_rng_state()
-    enc, table = train_emoji_encoder(sets, epochs=1, batch_size=8, holdout=0.25, progress=False)
+    enc, table = train_emoji_encoder(sets, epochs=1, batch_size=8, holdout=0.25, show_progress=False)
     assert torch.equal(state, torch.random.get_rng_state())        # seeded internally, caller's RNG untouched
     assert enc.content_classes == ['bar', 'dot', 'sq']   # single-set and empty codepoints are not content classes
     assert enc.style_classes == ['red', 'blue']
     assert list(table.index) == ['red', 'blue', 'all'] and table.loc['all', 'n_heldout'] == 10
     assert set(enc.meta['heldout']) == {'red', 'blue'} and len(enc.meta['heldout']['red']) == 5
     with pytest.raises(ValueError, match='at least 2 sets'):
-        train_emoji_encoder(sets[:1], epochs=1, progress=False)
+        train_emoji_encoder(sets[:1], epochs=1, show_progress=False)
 
 
 def _repo_encoder():
@@ -132,5 +132,5 @@ def test_committed_emoji_encoder_loads():
     enc = load_emoji_encoder(_repo_encoder())
     assert 'noto' in enc.style_classes and len(enc.content_classes) > 1000
     assert _repo_encoder().stat().st_size < 2.5e6
-    f = enc.extract(torch.rand(3, 3, 64, 64) * 2 - 1, progress=False)
+    f = enc.extract(torch.rand(3, 3, 64, 64) * 2 - 1, show_progress=False)
     assert f.shape == (3, enc.dim) and torch.isfinite(f).all()

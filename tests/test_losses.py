@@ -113,14 +113,14 @@ def test_projection_recovers_an_image_of_g(nets):
     G, _ = nets
     w_true = G.mapping(G.sample_z(2, seed=3))
     with torch.no_grad(): target = G.synthesis(G.styles(w_true), 'const')
-    p = project(G, target, steps=100, w_plus=False, progress=False)
+    p = project(G, target, steps=100, w_plus=False, show_progress=False)
     r = p.report
     assert (r.mse_after < r.mse_before / 20).all() and (r.l1_after < r.l1_before).all()
     assert p.w.shape == (2, G.w_dim) and p.images.shape == target.shape and (r.steps == 100).all()
-    pp = project(G, target, steps=30, progress=False)          # W+ (default)
+    pp = project(G, target, steps=30, show_progress=False)          # W+ (default)
     assert pp.w.shape == (2, G.num_ws, G.w_dim) and (pp.report.mse_after < pp.report.mse_before).all()
     # deterministic given the seed
-    p2 = project(G, target, steps=100, w_plus=False, progress=False)
+    p2 = project(G, target, steps=100, w_plus=False, show_progress=False)
     torch.testing.assert_close(p.w, p2.w)
 
 
@@ -128,7 +128,7 @@ def test_projection_through_an_adapted_generator_and_with_features(nets):
     G, D = nets
     Gt = make_parameterization('stylespace', G).generator()
     target = images(G, 2, 5)
-    p = project(Gt, target, steps=10, feature_fn=d_feature_fn(D), progress=False)
+    p = project(Gt, target, steps=10, feature_fn=d_feature_fn(D), show_progress=False)
     assert {'feat_before', 'feat_after'} <= set(p.report.columns)
     assert all(q.grad is None for q in D.parameters())
 
@@ -150,7 +150,7 @@ def test_reconstruction_loss_zero_at_the_right_latent_and_trains_only_the_delta(
 def test_d3t_bad_input(nets):
     G, D = nets
     x = images(G, 2, 7)
-    p = project(G, x, steps=2, progress=False)
+    p = project(G, x, steps=2, show_progress=False)
     with pytest.raises(ValueError, match='network is 16x16'): project(G, x[:, :, :8, :8])
     with pytest.raises(ValueError, match="'const' or 'none'"): project(G, x, noise='random')
     with pytest.raises(ValueError, match='proj.select'): reconstruction_loss(G, p, x[:1])

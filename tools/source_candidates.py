@@ -84,7 +84,7 @@ def commit_state(name: str, res) -> Path:
 
 def curve(name: str, cand, res, enc, n: int = 1000) -> pd.DataFrame:
     "FID_emoji of every kept G_ema snapshot (1k samples, seed 0) against the candidate's images."
-    real = enc.extract(cand.tensor(), progress=False)
+    real = enc.extract(cand.tensor(), show_progress=False)
     rows = []
     for p in sorted((res.run_dir/'snapshots').glob('step*.pt')):
         ck = read_checkpoint(p)
@@ -102,10 +102,10 @@ def final_scores(name: str, cand, G, enc, inception) -> dict:
     "Inception FID and KID (samples vs the candidate's images, at the candidate's size) beside the yardstick's."
     yard = yardstick_set(cand)
     n = len(cand)
-    fr = inception.extract(cand.tensor(), progress=False).numpy()
-    fy = inception.extract(yard.tensor(), progress=False).numpy()
+    fr = inception.extract(cand.tensor(), show_progress=False).numpy()
+    fy = inception.extract(yard.tensor(), show_progress=False).numpy()
     fg = generator_features(inception, G, n).numpy()
-    er = enc.extract(cand.tensor(), progress=False); ey = enc.extract(yard.tensor(), progress=False)
+    er = enc.extract(cand.tensor(), show_progress=False); ey = enc.extract(yard.tensor(), show_progress=False)
     eg = generator_features(enc, G, n)
     sub = min(n, len(yard), 1000) // 2
     kg, ky = kid(fg, fr, subset_size=sub), kid(fy, fr, subset_size=sub)
