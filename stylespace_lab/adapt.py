@@ -102,7 +102,8 @@ def _target_tensor(targets, G: Generator, resize: bool) -> torch.Tensor:
 
 # %% ../nbs/16_adapt.ipynb #4762184f
 def shared_noise(G: Generator, batch: int, device=None) -> list[torch.Tensor]:
-    "One `[batch, 1, r, r]` standard normal noise tensor per conv layer of `G`, to pass as `noise=` to several generators."
+    """One `[batch, 1, r, r]` standard normal noise tensor per conv layer of `G`, to pass as `noise=` to several
+    generators."""
     return [torch.randn(batch, 1, l.resolution, l.resolution,
                         device=device) for l in G.style_layout if l.kind == 'conv']
 
@@ -219,7 +220,8 @@ def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Disc
         if ck is None: return None
         st, path = ck.get('train_state', {}), ck['run_state_file']
         if same(st.get('config', {})) != same(config.to_dict()):
-            raise ValueError(f"{path} belongs to another run (another adaptation config, or a training run); use another run_dir")
+            raise ValueError(f"{path} belongs to another run (another adaptation config, or a training run); use "
+                             "another run_dir")
         P.load_delta(st['param']); D.load_state_dict(ck['D']); opt_g.load_state_dict(st['opt_g']); opt_d.load_state_dict(st['opt_d'])
         if ema: [e.copy_(v) for e, v in zip(ema, st['ema'])]
         return dict(st, path=path)
@@ -246,7 +248,8 @@ def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Disc
 
 # %% ../nbs/16_adapt.ipynb #c966c932
 def load_adapted(path: str | Path, source: Generator) -> Parameterization:
-    "The parameterization stored in the delta file `path`, rebuilt on `source` (checked compatible) with its trained tensors."
+    """The parameterization stored in the delta file `path`, rebuilt on `source` (checked compatible) with its trained
+    tensors."""
     name, state = load_delta(path, source)
     kwargs = {k: v for k, v in read_delta(path)['meta'].get('param_config', {}).items() if k != 'spec'}
     return make_parameterization(name, source, **kwargs).load_delta(state)

@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import shutil
 import pickle
 import struct
 import warnings
@@ -167,7 +168,12 @@ def write_run_state(run_dir: str | Path, **save_checkpoint_kwargs) -> Path:
     latest, previous = run_dir/RUN_STATE, run_dir/PREVIOUS_RUN_STATE
     ckpt = _checkpoint_dict(**save_checkpoint_kwargs)
     _check_finite(ckpt, latest)                       # before anything moves
-    if latest.is_file() and _reads_back(latest): os.replace(latest, previous)
+    if latest.is_file() and _reads_back(latest):   # keep it as previous.pt; latest.pt never goes missing meanwhile
+        tmp = previous.with_name(f'.{previous.name}.tmp-{os.getpid()}')
+        tmp.unlink(missing_ok=True)
+        try: os.link(latest, tmp)                      # the same bytes under a second name, no copy
+        except OSError: shutil.copy2(latest, tmp)      # a file system without hard links
+        os.replace(tmp, previous)
     return atomic_save({**ckpt, 'checksum': checksum(ckpt)}, latest)
 
 def read_run_state(run_dir: str | Path, map_location='cpu') -> dict | None:

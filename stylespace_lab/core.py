@@ -133,7 +133,8 @@ def _check_profile_values(cfg: configparser.ConfigParser, sources: dict) -> None
         if section in ('lab', 'paths'): continue
         for key, raw in cfg[section].items():
             where = sources.get((section, key), 'the package defaults')
-            if key not in kinds: raise ValueError(f"unknown setting {key!r} in [{section}] ({where}); known: {', '.join(kinds)}")
+            if key not in kinds: raise ValueError(f"unknown setting {key!r} in [{section}] ({where}); known: "
+                                                  f"{', '.join(kinds)}")
             value, kind = _typed(raw), kinds[key]
             if kind is int: ok, what = type(value) is int and value > 0, 'a positive integer'
             elif kind is float: ok, what = type(value) in (int, float) and value > 0, 'a positive number'
@@ -177,7 +178,8 @@ class Profile:
         if unknown: raise ValueError(f"unknown profile setting(s) {sorted(unknown)}; known: {sorted(self.values)}")
         return Profile(self.name, {**self.values, **overrides})
 
-def get_profile(name: str | Profile | None = None, settings: configparser.ConfigParser | None = None, **overrides) -> Profile:
+def get_profile(name: str | Profile | None = None, settings: configparser.ConfigParser | None = None,
+                **overrides) -> Profile:
     "The profile `name` (else `$STYLESPACE_LAB_PROFILE`, else `[lab] default_profile`), with `overrides` applied."
     if isinstance(name, Profile): return name.replace(**overrides) if overrides else name
     cfg = settings if settings is not None else load_settings()
@@ -191,7 +193,8 @@ def get_profile(name: str | Profile | None = None, settings: configparser.Config
 def get_path(key: str, settings: configparser.ConfigParser | None = None) -> Path | None:
     "The `[paths]` entry `key` as an absolute `Path`, or `None` when it is empty."
     cfg = settings if settings is not None else load_settings()
-    if not cfg.has_option('paths', key): raise ValueError(f"unknown path setting {key!r}; known: {', '.join(cfg['paths'])}")
+    if not cfg.has_option('paths',
+                          key): raise ValueError(f"unknown path setting {key!r}; known: {', '.join(cfg['paths'])}")
     v = cfg['paths'][key].strip()
     if not v: return None
     p = Path(v).expanduser()
@@ -219,7 +222,8 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     return device
 
 def forked_rng(device: str | torch.device | None = None):
-    "A context in which the global random state of the CPU (and of `device`, when it is a CUDA device) can be used and is restored on exit."
+    """A context in which the global random state of the CPU (and of `device`, when it is a CUDA device) can be used
+    and is restored on exit."""
     device = torch.device(device if device is not None else 'cpu')
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == 'cuda' else []
     return torch.random.fork_rng(devices=cuda)
@@ -227,12 +231,16 @@ def forked_rng(device: str | torch.device | None = None):
 # %% ../nbs/00_core.ipynb #6e97cbbd
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     "Images `[B, C, H, W]` (or `[C, H, W]`) in [-1, 1] -> uint8 array `[B, H, W, C]` (or `[H, W, C]`)."
-    if images.ndim not in (3, 4): raise ValueError(f"expected images [B, C, H, W] or [C, H, W], got shape {tuple(images.shape)}")
+    if images.ndim not in (3,
+                           4): raise ValueError("expected images [B, C, H, W] or [C, H, W], got shape "
+                                                f"{tuple(images.shape)}")
     x = (images.detach().float().cpu() * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8)
     return x.movedim(-3, -1).numpy()
 
-def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1, pad_value: int = 255, scale: int = 1) -> Image.Image:
-    "A PIL image of `images` ([-1, 1], `[B, C, H, W]`) in rows of `nrow`, separated by `pad` pixels, upscaled by `scale` (nearest)."
+def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1, pad_value: int = 255,
+               scale: int = 1) -> Image.Image:
+    """A PIL image of `images` ([-1, 1], `[B, C, H, W]`) in rows of `nrow`, separated by `pad` pixels, upscaled by
+    `scale` (nearest)."""
     arr = to_uint8(images if images.ndim == 4 else images[None])
     b, h, w, c = arr.shape
     nrow = nrow or int(np.ceil(np.sqrt(b)))
@@ -331,7 +339,8 @@ def _tupled(v):
     return tuple(_tupled(x) for x in v) if isinstance(v, (list, tuple)) else v
 
 class Config:
-    "Mixin for the frozen dataclasses that configure a run: `to_dict`, `from_dict` (unknown keys refused), `from_profile`, `replace`."
+    """Mixin for the frozen dataclasses that configure a run: `to_dict`, `from_dict` (unknown keys refused),
+    `from_profile`, `replace`."""
     _profile_keys: ClassVar[dict] = {}   # field -> profile setting, read by from_profile
     def to_dict(self) -> dict: return asdict(self)
     @classmethod

@@ -43,7 +43,8 @@ def split_set_name(name: str) -> tuple[str, str | None]:
     "`'twemoji:smileys'` -> `('twemoji', 'smileys')`, a plain set name -> `(name, None)`; both parts checked."
     base, _, sub = str(name).partition(':')
     _check_set(base)
-    if sub and sub not in SUBSETS: raise ValueError(f"unknown subset {sub!r} in {name!r}; known subsets: {', '.join(SUBSETS)}")
+    if sub and sub not in SUBSETS: raise ValueError(f"unknown subset {sub!r} in {name!r}; known subsets: "
+                                                    f"{', '.join(SUBSETS)}")
     return base, sub or None
 
 def is_set_name(name) -> bool:

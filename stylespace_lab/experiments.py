@@ -53,7 +53,8 @@ CODE_MODULES = (layers_module, generator_module, param_module, losses_module, ad
                 metrics_module, data_module, benchmark_module)
 
 def code_text(source: str) -> str:
-    "The syntax tree of Python `source` without docstrings, as text: equal for sources that differ only in comments, docstrings or layout."
+    """The syntax tree of Python `source` without docstrings, as text: equal for sources that differ only in comments,
+    docstrings or layout."""
     tree = ast.parse(textwrap.dedent(source))
     for node in ast.walk(tree):
         body = getattr(node, 'body', None)
@@ -75,11 +76,13 @@ def code_version(modules=CODE_MODULES) -> str:
 _FINGERPRINTS: dict = {}
 
 def source_path(name: str) -> Path:
-    "The checkpoint file of a source name: `<name>.pt` in `[paths] checkpoints`, or `name` itself when it is a `.pt` path."
+    """The checkpoint file of a source name: `<name>.pt` in `[paths] checkpoints`, or `name` itself when it is a `.pt`
+    path."""
     return Path(name) if Path(name).suffix == '.pt' else get_path('checkpoints')/f'{name}.pt'
 
 def source_fingerprint(name: str) -> str:
-    "sha256 prefix of the source checkpoint's bytes (so retraining the source invalidates cached runs); 'smoke' for the random source."
+    """sha256 prefix of the source checkpoint's bytes (so retraining the source invalidates cached runs); 'smoke' for
+    the random source."""
     if name == 'smoke': return 'smoke'
     p = source_path(name)
     if not p.exists(): raise FileNotFoundError(f"source checkpoint {p} not found; train one (`stylespace-lab train`) "
@@ -122,7 +125,8 @@ def make_grid(targets, parameterizations, seeds=(0,), shots=(10,), source: str =
 
 # %% ../nbs/17_experiments.ipynb #f05da7f1
 def load_source(name: str, device='cpu') -> tuple[Generator, Discriminator]:
-    "The source G and D: `smoke` (tiny, random, seeded) or a checkpoint `<name>.pt` in `[paths] checkpoints` (or a path)."
+    """The source G and D: `smoke` (tiny, random, seeded) or a checkpoint `<name>.pt` in `[paths] checkpoints` (or a
+    path)."""
     if name == 'smoke':
         seed_everything(1234)
         return Generator.from_profile('smoke').eval().requires_grad_(False).to(device), Discriminator.from_profile('smoke').to(device)
@@ -132,7 +136,8 @@ def load_source(name: str, device='cpu') -> tuple[Generator, Discriminator]:
 _REAL_FEATURES: dict = {}
 
 def real_features(extractor: FeatureExtractor, images: torch.Tensor) -> torch.Tensor:
-    "Features of real `images`, memoised by (extractor id, a hash of the pixels): every run of a grid shares its target's held-out features."
+    """Features of real `images`, memoised by (extractor id, a hash of the pixels): every run of a grid shares its
+    target's held-out features."""
     key = (extractor.id, hashlib.sha1(images.detach().cpu().numpy().tobytes()).hexdigest(), tuple(images.shape))
     if key not in _REAL_FEATURES:
         if len(_REAL_FEATURES) >= 16: _REAL_FEATURES.pop(next(iter(_REAL_FEATURES)))
@@ -142,7 +147,8 @@ def real_features(extractor: FeatureExtractor, images: torch.Tensor) -> torch.Te
 _SOURCE_SAMPLES: dict = {}
 
 def source_samples(G_source, n: int, seed: int) -> torch.Tensor:
-    "The first `n` images of `draw_samples(G_source, ..., seed)`, memoised by the source's weights: every run of a grid compares with the same ones."
+    """The first `n` images of `draw_samples(G_source, ..., seed)`, memoised by the source's weights: every run of a
+    grid compares with the same ones."""
     if not isinstance(G_source,
                       Generator): return torch.cat(list(draw_samples(G_source, n, seed)))   # no weights to key on
     key = (weights_fingerprint(G_source), n, seed)
@@ -227,7 +233,8 @@ def machine_info() -> dict:
     return dict(torch=torch.__version__, cpu=cpu, threads=torch.get_num_threads())
 
 class ResultsStore:
-    "One JSON row per run in `root/runs/<key>.json` (atomic, checksummed), small deltas beside them, large ones in `[paths] runs`."
+    """One JSON row per run in `root/runs/<key>.json` (atomic, checksummed), small deltas beside them, large ones in
+    `[paths] runs`."""
     def __init__(self, root: str | Path, max_delta_bytes: int = 256 * 1024, large_deltas: str | Path | None = None):
         self.root, self.max_delta_bytes = Path(root), max_delta_bytes
         self.large_deltas = Path(large_deltas) if large_deltas is not None else get_path('runs')/'deltas'
@@ -236,7 +243,8 @@ class ResultsStore:
     def keys(self) -> list[str]: return sorted(p.stem for p in (self.root/'runs').glob('*.json'))
 
     def read(self, key: str) -> dict | None:
-        "The row of `key`, verified; `None` when missing, or damaged (with a one-line warning: it will be computed again)."
+        """The row of `key`, verified; `None` when missing, or damaged (with a one-line warning: it will be computed
+        again)."""
         p = self.row_path(key)
         if not p.is_file(): return None
         try:
@@ -254,7 +262,8 @@ class ResultsStore:
                             json.dumps({**row, 'checksum': checksum(row)}, indent=1).encode())
 
     def delta_path(self, key: str, size: int | None = None) -> Path:
-        "Where the delta of `key` is (or, given its `size` in bytes, goes): beside the row when small, else the local run folder."
+        """Where the delta of `key` is (or, given its `size` in bytes, goes): beside the row when small, else the local
+        run folder."""
         small = self.root/'deltas'/f'{key}.delta.pt'
         if size is None: return small if small.exists() else self.large_deltas/f'{key}.delta.pt'
         return small if size <= self.max_delta_bytes else self.large_deltas/f'{key}.delta.pt'
@@ -272,7 +281,8 @@ class ResultsStore:
 
 # %% ../nbs/17_experiments.ipynb #395520bf
 def run_one(run: Run, extractor: FeatureExtractor, device='cpu') -> tuple[dict, bytes]:
-    "Adapt and evaluate one run: its metrics (n_params, timing, metrics, the training curve) and its delta file's bytes."
+    """Adapt and evaluate one run: its metrics (n_params, timing, metrics, the training curve) and its delta file's
+    bytes."""
     G, D = load_source(run.source, device)
     shots, heldout = few_shot(run.target, run.shots, seed=run.split_seed, resolution=G.resolution)
     res = adapt(G, shots, run.adapt, D=D, device=device, show_progress=False)
@@ -351,7 +361,8 @@ def run_grid(runs: list[Run], store: ResultsStore | str | Path | None = None, ex
 _SMOKE_STORE: list[Path] = []
 
 def study_store(profile: str | Profile | None = None) -> ResultsStore:
-    "The studies' results store: `[paths] results` (the repository's `results/`), or one temporary folder per process under `smoke`."
+    """The studies' results store: `[paths] results` (the repository's `results/`), or one temporary folder per process
+    under `smoke`."""
     if get_profile(profile).name == 'smoke':
         if not _SMOKE_STORE: _SMOKE_STORE.append(Path(tempfile.mkdtemp(prefix='stylespace-smoke-results-')))
         return ResultsStore(_SMOKE_STORE[0], large_deltas=_SMOKE_STORE[0]/'large-deltas')
@@ -372,7 +383,8 @@ def run_generators(run: Run, store: ResultsStore | None = None, device='cpu') ->
 
 # %% ../nbs/17_experiments.ipynb #aa0ede38
 def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    "Spearman's rho of each row pair of `x`, `y` `[B, n]`: Pearson's correlation of average ranks (ties share their mean rank); NaN for a constant row."
+    """Spearman's rho of each row pair of `x`, `y` `[B, n]`: Pearson's correlation of average ranks (ties share their
+    mean rank); NaN for a constant row."""
     rx, ry = (pd.DataFrame(a).rank(axis=1).to_numpy() for a in (x, y))
     rx, ry = rx - rx.mean(1, keepdims=True), ry - ry.mean(1, keepdims=True)
     den = np.sqrt((rx ** 2).sum(1) * (ry ** 2).sum(1))
@@ -386,7 +398,8 @@ def spearman(x, y) -> float:
     return float(_spearman_rows(x[None], y[None])[0])
 
 def spearman_ci(x, y, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    "Percentile bootstrap interval of Spearman's rho over resampled (x, y) pairs; resamples with a constant side (rho undefined) are dropped."
+    """Percentile bootstrap interval of Spearman's rho over resampled (x, y) pairs; resamples with a constant side (rho
+    undefined) are dropped."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
     vals = _spearman_rows(x[idx], y[idx])

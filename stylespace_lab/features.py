@@ -477,7 +477,8 @@ def train_emoji_encoder(sets: Sequence, resolution: int = 32, epochs: int = 4, b
         torch.manual_seed(seed)                                    # initial weights and dropout
         model = EmojiEncoder(content_classes, names, size=resolution, content_by=content_by, **model_kwargs)
         model, history = _fit(model, imgs, set_idx, content,
-                              (~is_test).nonzero().squeeze(1), epochs, batch_size, lr, g, get_device(device), show_progress)
+                              (~is_test).nonzero().squeeze(1), epochs, batch_size, lr, g, get_device(device),
+                              show_progress)
     test = is_test.nonzero().squeeze(1)
     table = _accuracy_table(model, imgs[test], set_idx[test], content[test], names)
     model.meta = dict(sets=names, resolution=resolution, epochs=epochs, batch_size=batch_size, lr=lr, holdout=holdout,

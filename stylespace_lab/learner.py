@@ -44,7 +44,8 @@ def set_rng_state(st: dict, device=None) -> None:
     if device.type == 'cuda' and 'cuda' in st: torch.cuda.set_rng_state(st['cuda'], device)
 
 class Learner:
-    "Run `step_fn(step) -> {name: loss}` until `steps`, with `callbacks`; `rows` is the log, `wall_s` the training time."
+    """Run `step_fn(step) -> {name: loss}` until `steps`, with `callbacks`; `rows` is the log, `wall_s` the training
+    time."""
     def __init__(self, step_fn: Callable[[int], dict], steps: int, callbacks: Iterable[Callback] = (), device=None):
         if not isinstance(steps, int) or steps < 0: raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
         self.step_fn, self.steps, self.device = step_fn, steps, _device_of(device)
@@ -74,7 +75,8 @@ class Learner:
         return self
 
     def state_dict(self) -> dict:
-        "What the loop needs to resume: step, wall time, log rows, random state, and the state of callbacks that keep one."
+        """What the loop needs to resume: step, wall time, log rows, random state, and the state of callbacks that keep
+        one."""
         cbs = {cb.name: cb.state_dict() for cb in self.callbacks if hasattr(cb, 'state_dict')}
         return dict(step=self.step, wall_s=self.elapsed(), rows=list(self.rows), rng=rng_state(self.device),
                     callbacks=cbs)
@@ -233,7 +235,8 @@ class TimeLimit(Callback):
 
 # %% ../nbs/14_learner.ipynb #b2dce7f8
 class KeepBest(Callback):
-    "Copy `tensors()` at every new best of the logged `metric`; stop after `patience` evaluations without one (0: never)."
+    """Copy `tensors()` at every new best of the logged `metric`; stop after `patience` evaluations without one (0:
+    never)."""
     name, order = 'keep_best', 16   # after Evaluate wrote the metric
     def __init__(self, metric: str, tensors: Callable[[], list[torch.Tensor]], patience: int = 0, mode: str = 'min',
                  min_delta: float = 0.):

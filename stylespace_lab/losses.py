@@ -52,7 +52,8 @@ def g_adversarial_loss(D: nn.Module, fake: torch.Tensor, augment: Callable | Non
 
 def d_adversarial_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, augment: Callable | None = None,
                        r1_gamma: float = 0., r1: bool = False) -> tuple[torch.Tensor, dict]:
-    "Non-saturating logistic D loss on `real` and (detached) `fake`, plus `r1_gamma / 2 * R1` when `r1`; returns `(loss, logs)`."
+    """Non-saturating logistic D loss on `real` and (detached) `fake`, plus `r1_gamma / 2 * R1` when `r1`; returns
+    `(loss, logs)`."""
     R = getattr(D, 'resolution', None)
     _check_images(real, R, 'real'); _check_images(fake, R, 'fake')
     if r1_gamma < 0: raise ValueError(f"r1_gamma must be >= 0, got {r1_gamma}")
@@ -71,7 +72,8 @@ def d_adversarial_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, aug
 
 # %% ../nbs/13_losses.ipynb #b05a542b
 def freeze_d(D: Discriminator, k: int) -> list[str]:
-    "FreezeD: freeze `from_rgb` and the first `k` blocks (input side), unfreeze the rest; return the frozen parameter names."
+    """FreezeD: freeze `from_rgb` and the first `k` blocks (input side), unfreeze the rest; return the frozen parameter
+    names."""
     names = list(D.block_names)
     if not isinstance(k, int) or k < 0 or k > len(names):
         raise ValueError(f"k must be an integer in 0..{len(names)} (blocks from the input side: {', '.join(names)}), "
@@ -94,7 +96,8 @@ def _relation_logp(f: torch.Tensor) -> torch.Tensor:
 
 def cdc_loss(src_feats: dict[str, torch.Tensor], tgt_feats: dict[str, torch.Tensor], layers: list[str] | None = None,
              generator: torch.Generator | None = None) -> torch.Tensor:
-    "CDC: `KL(p_src || p_tgt)` of per-anchor softmaxed cosine similarities, averaged over anchors (and layers); `layers=None` draws one layer per anchor."
+    """CDC: `KL(p_src || p_tgt)` of per-anchor softmaxed cosine similarities, averaged over anchors (and layers);
+    `layers=None` draws one layer per anchor."""
     if not isinstance(src_feats, dict) or not isinstance(tgt_feats, dict):
         raise ValueError("cdc_loss takes the feature dicts of G.synthesis(..., return_features=True) for source and "
                          "target")
@@ -123,7 +126,8 @@ def cdc_loss(src_feats: dict[str, torch.Tensor], tgt_feats: dict[str, torch.Tens
     return kl[pick, torch.arange(B, device=kl.device)].mean()
 
 def paired_synthesis(G_src, G_tgt, w: torch.Tensor, noise: str = 'random', generator: torch.Generator | None = None):
-    "The same latents `w` (and the same noise) through source (no grad) and target G: `(img_src, img_tgt, feats_src, feats_tgt)`."
+    """The same latents `w` (and the same noise) through source (no grad) and target G: `(img_src, img_tgt, feats_src,
+    feats_tgt)`."""
     if noise not in NOISE_MODES: raise ValueError(f"unknown noise mode {noise!r}; use one of {NOISE_MODES}")
     if noise == 'random':   # draw it once so that both generators see the same noise
         B = len(w)
@@ -135,13 +139,15 @@ def paired_synthesis(G_src, G_tgt, w: torch.Tensor, noise: str = 'random', gener
 
 # %% ../nbs/13_losses.ipynb #5eaa6744
 def _feature_dist(fa, fb) -> torch.Tensor:
-    "Per-sample mean squared distance of two feature outputs (a tensor, or a dict/list of tensors, averaged over entries)."
+    """Per-sample mean squared distance of two feature outputs (a tensor, or a dict/list of tensors, averaged over
+    entries)."""
     if isinstance(fa, dict): fa, fb = list(fa.values()), [fb[k] for k in fa]
     if isinstance(fa, torch.Tensor): fa, fb = [fa], [fb]
     return torch.stack([(a - b).flatten(1).square().mean(1) for a, b in zip(fa, fb)]).mean(0)
 
 def d_feature_fn(D: Discriminator, levels: list[str] | None = None) -> Callable:
-    "A feature function for `project`/`reconstruction_loss`: `D`'s features at `levels` (default: all conv blocks), each scaled to unit RMS per sample."
+    """A feature function for `project`/`reconstruction_loss`: `D`'s features at `levels` (default: all conv blocks),
+    each scaled to unit RMS per sample."""
     valid = list(D.block_names)
     levels = ([b for b in valid if b != 'b4'] or valid) if levels is None else list(levels)
     bad = [l for l in levels if l not in valid]
@@ -187,9 +193,11 @@ def _device(G) -> torch.device:
 
 def project(G, images: torch.Tensor, steps: int = 300, lr: float = 0.1, w_plus: bool = True,
             feature_fn: Callable | None = None,
-            noise: str = 'const', seed: int = 0, show_progress: bool = True, feature_weight: float = 1., w_reg: float = 1e-3,
+            noise: str = 'const', seed: int = 0, show_progress: bool = True, feature_weight: float = 1.,
+            w_reg: float = 1e-3,
             w_noise: float = 0.05) -> Projection:
-    "Invert `images` `[N, 3, R, R]` into `G` (W+ or W) from `w_avg` with Adam on pixel MSE (+ feature term) + `w_reg` pull to `w_avg`."
+    """Invert `images` `[N, 3, R, R]` into `G` (W+ or W) from `w_avg` with Adam on pixel MSE (+ feature term) + `w_reg`
+    pull to `w_avg`."""
     x = _check_images(images, G.resolution, 'images').detach()
     if steps < 0: raise ValueError(f"steps must be >= 0, got {steps}")
     if lr <= 0: raise ValueError(f"lr must be > 0, got {lr}")
@@ -241,7 +249,8 @@ def project(G, images: torch.Tensor, steps: int = 300, lr: float = 0.1, w_plus: 
 def reconstruction_loss(G_t, proj: Projection, targets: torch.Tensor, feature_fn: Callable | None = None,
                         pixel: str = 'l1',
                         feature_weight: float = 1.) -> torch.Tensor:
-    "D3T's reconstruction term: `mean |G_t(w_i) - x_i|` (`pixel='l1'` or `'mse'`) on the projected latents, plus `feature_weight` x the feature distance."
+    """D3T's reconstruction term: `mean |G_t(w_i) - x_i|` (`pixel='l1'` or `'mse'`) on the projected latents, plus
+    `feature_weight` x the feature distance."""
     if not isinstance(proj,
                       Projection): raise ValueError("proj must be a Projection (from `project`), got "
                                                     f"{type(proj).__name__}")
@@ -260,7 +269,8 @@ def reconstruction_loss(G_t, proj: Projection, targets: torch.Tensor, feature_fn
 def d_distillation_loss(D_src: Discriminator, D_tgt: Discriminator, images: torch.Tensor,
                         levels: list[str] | None = None,
                         weights: dict[str, float] | list[float] | None = None, kind: str = 'l2') -> torch.Tensor:
-    "Multi-level distillation from a frozen source D to the target D on `images`: weighted sum over levels of a per-sample normalised feature distance."
+    """Multi-level distillation from a frozen source D to the target D on `images`: weighted sum over levels of a
+    per-sample normalised feature distance."""
     valid = list(D_tgt.block_names)
     if list(D_src.block_names) != valid: raise ValueError(f"source and target D differ: blocks {D_src.block_names} vs "
                                                           f"{valid}")
@@ -298,7 +308,8 @@ _CLIP_HOWTO = ("The CLIP directional loss needs a TorchScript CLIP image encoder
                "(or STYLESPACE_LAB_PATHS_CLIP_WEIGHTS). Nothing is downloaded.")
 
 def load_clip_image_encoder(path: str | Path | None = None, device='cpu') -> nn.Module:
-    "Load a TorchScript CLIP image encoder from `path` (else `[paths] clip_weights`); a clear `FileNotFoundError` when there is none."
+    """Load a TorchScript CLIP image encoder from `path` (else `[paths] clip_weights`); a clear `FileNotFoundError`
+    when there is none."""
     p = Path(path).expanduser() if path not in (None, '') else get_path('clip_weights')
     if p is None: raise FileNotFoundError(f"no CLIP weights given ([paths] clip_weights is empty). {_CLIP_HOWTO}")
     if not p.is_file(): raise FileNotFoundError(f"CLIP weights file {p} does not exist. {_CLIP_HOWTO}")
@@ -309,7 +320,8 @@ def load_clip_image_encoder(path: str | Path | None = None, device='cpu') -> nn.
     except Exception as e: raise ValueError(f"{p} is not a TorchScript file ({type(e).__name__}). {_CLIP_HOWTO}") from None
 
 class ClipDirectionalLoss(nn.Module):
-    "StyleGAN-NADA's directional loss with an image-defined domain direction (mean target embedding - mean source embedding)."
+    """StyleGAN-NADA's directional loss with an image-defined domain direction (mean target embedding - mean source
+    embedding)."""
     def __init__(self, path: str | Path | None = None, encoder: nn.Module | None = None,
                  source_images: torch.Tensor | None = None,
                  target_images: torch.Tensor | None = None, size: int | None = 224, mean=CLIP_MEAN, std=CLIP_STD):
@@ -355,7 +367,8 @@ class ClipDirectionalLoss(nn.Module):
 # %% ../nbs/13_losses.ipynb #d2b587cd
 @dataclass(frozen=True)
 class LossInfo:
-    "A loss of the adaptation loop: its functions, the network it trains, its paper, default weight, and how the loop uses it."
+    """A loss of the adaptation loop: its functions, the network it trains, its paper, default weight, and how the loop
+    uses it."""
     fns: tuple
     trains: str
     paper: str

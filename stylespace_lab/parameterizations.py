@@ -37,7 +37,8 @@ def overridden(module: nn.Module, tensors: dict[str, torch.Tensor]):
 
 # %% ../nbs/12_parameterizations.ipynb #354527d3
 class Parameterization(nn.Module):
-    "A set of trainable tensors on top of a frozen source generator. Subclasses set `weight_overrides` and/or `transform_styles`."
+    """A set of trainable tensors on top of a frozen source generator. Subclasses set `weight_overrides` and/or
+    `transform_styles`."""
     name: str = 'base'
     # Adam's default learning rate for adaptation: weight tensors move with 0.002; the tiny StyleSpace-like
     # parameterizations (a few thousand numbers) set 0.01 so they move as far in the same number of steps
@@ -76,14 +77,16 @@ class Parameterization(nn.Module):
         return self
 
     def folded_styles(self) -> dict[str, torch.Tensor]:
-        "Affine-layer tensors (dotted names) that reproduce `transform_styles` with plain weights; nothing when it is the identity."
+        """Affine-layer tensors (dotted names) that reproduce `transform_styles` with plain weights; nothing when it is
+        the identity."""
         if type(self).transform_styles is Parameterization.transform_styles: return {}
         raise ValueError(f"{self.name!r} transforms the styles in StyleSpace and defines no way to fold that into the "
                          "affine layers, "
                          "so it cannot be baked into plain Generator weights; use its .generator() view instead")
 
     def bake(self) -> Generator:
-        "A plain `Generator`: a deep copy of the source with this parameterization written into its parameters (the source is untouched)."
+        """A plain `Generator`: a deep copy of the source with this parameterization written into its parameters (the
+        source is untouched)."""
         tensors, folded = self.weight_overrides(), self.folded_styles()
         clash = sorted(set(tensors) & set(folded))
         if clash: raise ValueError(f"{self.name!r} both overrides and folds styles into {clash[0]}: bake does not "
@@ -126,7 +129,8 @@ class AdaptedGenerator(nn.Module):
 GROUP_ALIASES = {'full': PARAM_GROUPS, 'synthesis': ('conv', 'torgb', 'noise')}
 
 def parse_group_spec(spec: str) -> tuple[tuple[str, ...], tuple[int, int] | None]:
-    "`'affine@16'` -> `(('affine',), (16, 16))`; `'conv@8-16'` -> `(('conv',), (8, 16))`; `'full'` -> all groups, no band."
+    """`'affine@16'` -> `(('affine',), (16, 16))`; `'conv@8-16'` -> `(('conv',), (8, 16))`; `'full'` -> all groups, no
+    band."""
     m = re.fullmatch(r'([a-z_]+)(?:@(\d+)(?:-(\d+))?)?', spec)
     if not m: raise ValueError(f"cannot parse parameter group spec {spec!r}; examples: 'affine', 'conv@16', 'conv@8-16'")
     name, lo, hi = m.groups()
@@ -191,7 +195,8 @@ class StyleSpaceDirection(Parameterization):
     def flat(self) -> torch.Tensor: return torch.cat([d.detach() for d in self.direction])
 
 class StyleSpaceSparse(StyleSpaceDirection):
-    "A StyleSpace direction restricted to a fixed mask (the largest `keep` fraction of a trained direction by magnitude)."
+    """A StyleSpace direction restricted to a fixed mask (the largest `keep` fraction of a trained direction by
+    magnitude)."""
     name = 'stylespace_sparse'
     def __init__(self, source: Generator, layers: str = 'all', keep: float = 0.1,
                  direction: StyleSpaceDirection | None = None):
@@ -275,7 +280,8 @@ class AffineLightPlus(Parameterization):
             out.append(s + (wl @ C.t()) @ B.t())
         return Styles(out)
     def folded_styles(self) -> dict[str, torch.Tensor]:
-        "`A_l w + B_l C_l w`: the low-rank update is a change of the affine weight (stored divided by the layer's `weight_gain`)."
+        """`A_l w + B_l C_l w`: the low-rank update is a change of the affine weight (stored divided by the layer's
+        `weight_gain`)."""
         src, out = dict(self.source.named_parameters()), {}
         for l, B, C in zip(self.source.style_layout, self.B, self.C):
             name = f'synthesis.blocks.{l.name}.affine.weight'
@@ -318,6 +324,7 @@ def parameterization_class(name: str) -> type[Parameterization]:
     return cls
 
 def make_parameterization(name: str, source: Generator, **kwargs) -> Parameterization:
-    "Build the parameterization `name` (see `PARAMETERIZATIONS`; group finetunes take `@res` or `@lo-hi`) on a frozen `source`."
+    """Build the parameterization `name` (see `PARAMETERIZATIONS`; group finetunes take `@res` or `@lo-hi`) on a frozen
+    `source`."""
     cls = parameterization_class(name)
     return cls(source, spec=name, **kwargs) if cls is Finetune else cls(source, **kwargs)

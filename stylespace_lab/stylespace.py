@@ -27,18 +27,21 @@ __all__ = ['EXPLORER_MAX_SEED', 'style_layer', 'channel_index', 'layout_table', 
 def style_layer(layout: Sequence[StyleLayer], layer: str | int) -> StyleLayer:
     "The `StyleLayer` named `layer` (`'b16.conv0'`) or with index `layer` in `layout`."
     if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-        if not 0 <= layer < len(layout): raise ValueError(f"style layer index {layer} out of range: this generator has {len(layout)} style layers (0..{len(layout) - 1})")
+        if not 0 <= layer < len(layout): raise ValueError(f"style layer index {layer} out of range: this generator "
+                                                          f"has {len(layout)} style layers (0..{len(layout) - 1})")
         return layout[int(layer)]
     for l in layout:
         if l.name == layer: return l
-    raise ValueError(f"unknown style layer {layer!r}; this generator's style layers are: {', '.join(l.name for l in layout)}")
+    raise ValueError(f"unknown style layer {layer!r}; this generator's style layers are: "
+                     f"{', '.join(l.name for l in layout)}")
 
 def channel_index(layout: Sequence[StyleLayer], layer: str | int, channel: int) -> int:
     "Position of channel `channel` of style layer `layer` in the flat StyleSpace vector."
     l = style_layer(layout, layer)
     if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)):
         raise ValueError(f"channel must be an int, got {type(channel).__name__} {channel!r}")
-    if not 0 <= channel < l.channels: raise ValueError(f"channel {channel} out of range for style layer {l.name} ({l.channels} channels: 0..{l.channels - 1})")
+    if not 0 <= channel < l.channels: raise ValueError(f"channel {channel} out of range for style layer {l.name} "
+                                                       f"({l.channels} channels: 0..{l.channels - 1})")
     return l.offset + int(channel)
 
 def layout_table(layout: Sequence[StyleLayer]) -> pd.DataFrame:
@@ -47,14 +50,17 @@ def layout_table(layout: Sequence[StyleLayer]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=['layer', 'layer_index', 'resolution', 'kind', 'channel', 'flat_index'])
 
 def _edits(layout, edits) -> list[tuple[str, int]]:
-    "`edits` as a list of (layer name, channel): a DataFrame with `layer` and `channel` columns, or (layer, channel) pairs."
+    """`edits` as a list of (layer name, channel): a DataFrame with `layer` and `channel` columns, or (layer, channel)
+    pairs."""
     if isinstance(edits, pd.DataFrame):
         missing = {'layer', 'channel'} - set(edits.columns)
         if missing: raise ValueError(f"the channel table needs columns 'layer' and 'channel'; missing {sorted(missing)}")
         edits = list(zip(edits['layer'], edits['channel']))
     out = []
     for e in edits:
-        if not isinstance(e, (tuple, list)) or len(e) != 2: raise ValueError(f"each edit must be a (layer, channel) pair, got {e!r}")
+        if not isinstance(e, (tuple,
+                              list)) or len(e) != 2: raise ValueError("each edit must be a (layer, channel) pair, "
+                                                                      f"got {e!r}")
         channel_index(layout, e[0], e[1])                 # validates both
         out.append((style_layer(layout, e[0]).name, int(e[1])))
     return out
@@ -62,7 +68,8 @@ def _edits(layout, edits) -> list[tuple[str, int]]:
 # %% ../nbs/11_stylespace.ipynb #dfd4979c
 @dataclass
 class StyleStats:
-    "Per-channel mean and standard deviation of the styles of a generator over `n` latents (flat `[D]` tensors in StyleSpace order)."
+    """Per-channel mean and standard deviation of the styles of a generator over `n` latents (flat `[D]` tensors in
+    StyleSpace order)."""
     mean: torch.Tensor
     std: torch.Tensor
     layout: list
@@ -84,10 +91,13 @@ class StyleStats:
         return self
 
 def styles_of(G, latents, space: str = 'z', psi: float = 1.) -> Styles:
-    "The styles of `latents`: `z` `[B, z_dim]` (`space='z'`), `w` `[B, w_dim]` or W+ `[B, num_ws, w_dim]` (`space='w'`), or `Styles` as they are."
+    """The styles of `latents`: `z` `[B, z_dim]` (`space='z'`), `w` `[B, w_dim]` or W+ `[B, num_ws, w_dim]`
+    (`space='w'`), or `Styles` as they are."""
     if isinstance(latents, Styles): return latents
     if space not in ('z', 'w'): raise ValueError(f"space must be 'z' or 'w', got {space!r}")
-    if not isinstance(latents, torch.Tensor): raise ValueError(f"latents must be a tensor [B, {G.z_dim}] (or Styles), got {type(latents).__name__}")
+    if not isinstance(latents,
+                      torch.Tensor): raise ValueError(f"latents must be a tensor [B, {G.z_dim}] (or Styles), got "
+                                                      f"{type(latents).__name__}")
     if space == 'z':
         if latents.ndim == 3: raise ValueError("a 3-d latent is W+: pass space='w'")
         return G.styles(G.mapping(latents, psi))
@@ -107,8 +117,10 @@ def style_statistics(G, n: int = 1000, seed: int = 0, batch: int = 500, psi: flo
     return StyleStats(mean.float(), var.sqrt().float(), list(G.style_layout), n)
 
 # %% ../nbs/11_stylespace.ipynb #6a845486
-def channel_delta(layout: Sequence[StyleLayer], edits, strength: float | Sequence[float] = 1., stats: StyleStats | None = None) -> torch.Tensor:
-    "A flat StyleSpace offset `[D]` moving each (layer, channel) of `edits` by `strength` sigmas (raw units when `stats` is None)."
+def channel_delta(layout: Sequence[StyleLayer], edits, strength: float | Sequence[float] = 1.,
+                  stats: StyleStats | None = None) -> torch.Tensor:
+    """A flat StyleSpace offset `[D]` moving each (layer, channel) of `edits` by `strength` sigmas (raw units when
+    `stats` is None)."""
     pairs = _edits(layout, edits)
     strengths = [float(strength)] * len(pairs) if np.ndim(strength) == 0 else [float(v) for v in strength]
     if len(strengths) != len(pairs): raise ValueError(f"got {len(strengths)} strengths for {len(pairs)} channels")
@@ -123,30 +135,38 @@ def apply_edit(G, latents, delta: torch.Tensor, space: str = 'z', noise: str = '
     "Images of `G` from `latents` with the flat StyleSpace offset `delta` (`[D]` or `[B, D]`) added to their styles."
     s = styles_of(G, latents, space)
     D = sum(l.channels for l in G.style_layout)
-    if delta.shape[-1] != D: raise ValueError(f"the edit has {delta.shape[-1]} entries, this generator's StyleSpace has {D}")
+    if delta.shape[-1] != D: raise ValueError(f"the edit has {delta.shape[-1]} entries, this generator's StyleSpace "
+                                              f"has {D}")
     return G.synthesis(s.shift(delta.to(s[0])), noise=noise)
 
-def manipulate(G, latents, layer: str | int, channels: int | Sequence[int], strength: float = 1., stats: StyleStats | None = None,
+def manipulate(G, latents, layer: str | int, channels: int | Sequence[int], strength: float = 1.,
+               stats: StyleStats | None = None,
                space: str = 'z', noise: str = 'const') -> torch.Tensor:
-    "Images of `G` from `latents` with `channels` of style layer `layer` pushed by `strength` sigmas (raw units without `stats`)."
+    """Images of `G` from `latents` with `channels` of style layer `layer` pushed by `strength` sigmas (raw units
+    without `stats`)."""
     channels = [channels] if np.ndim(channels) == 0 else list(channels)
-    with torch.no_grad(): return apply_edit(G, latents, channel_delta(G.style_layout, [(layer, c) for c in channels], strength, stats), space, noise)
+    with torch.no_grad(): return apply_edit(G, latents, channel_delta(G.style_layout, [(layer, c) for c in channels],
+                                                                      strength, stats), space, noise)
 
 # %% ../nbs/11_stylespace.ipynb #edac0a72
-def manipulation_grid(G, latents, edits, strengths: Sequence[float] = (-10, -5, 0, 5, 10), stats: StyleStats | None = None,
+def manipulation_grid(G, latents, edits, strengths: Sequence[float] = (-10, -5, 0, 5, 10),
+                      stats: StyleStats | None = None,
                       space: str = 'z', noise: str = 'const') -> torch.Tensor:
-    "Images `[R * len(strengths), 3, H, W]`: one row per (edit, latent), edit-major; one column per strength (sigmas without `stats`: raw)."
+    """Images `[R * len(strengths), 3, H, W]`: one row per (edit, latent), edit-major; one column per strength (sigmas
+    without `stats`: raw)."""
     pairs = _edits(G.style_layout, edits)
     if len(pairs) == 0 or len(strengths) == 0: raise ValueError("need at least one channel and one strength")
     with torch.no_grad():
         s = styles_of(G, latents, space)
         rows = []
         for layer, c in pairs:
-            cols = torch.stack([apply_edit(G, s, channel_delta(G.style_layout, [(layer, c)], k, stats), noise=noise) for k in strengths], 1)
+            cols = torch.stack([apply_edit(G, s, channel_delta(G.style_layout, [(layer, c)], k, stats),
+                                           noise=noise) for k in strengths], 1)
             rows.append(cols)                             # [B, n_strengths, 3, H, W]
     return torch.cat(rows).flatten(0, 1).clamp(-1, 1)
 
-def plot_manipulation(images: torch.Tensor, ncol: int, row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None,
+def plot_manipulation(images: torch.Tensor, ncol: int, row_labels: Sequence[str] | None = None,
+                      col_labels: Sequence[str] | None = None,
                       title: str | None = None, scale: int = 2):
     "A matplotlib figure of a manipulation grid (`ncol` images per row) with row and column labels."
     from matplotlib.figure import Figure
@@ -154,10 +174,13 @@ def plot_manipulation(images: torch.Tensor, ncol: int, row_labels: Sequence[str]
     nrows, pad, res = images.shape[0] // ncol, 1, images.shape[-1]
     grid = np.asarray(image_grid(images, nrow=ncol, pad=pad, scale=scale))
     step = (res + pad) * scale
-    fig = Figure(figsize=(grid.shape[1] / 72 + 1.8, grid.shape[0] / 72 + (0.6 if col_labels is not None else 0.2) + (0.3 if title else 0)), dpi=100)
+    fig = Figure(figsize=(grid.shape[1] / 72 + 1.8,
+                          grid.shape[0] / 72 + (0.6 if col_labels is not None else 0.2) + (0.3 if title else 0)),
+                 dpi=100)
     ax = fig.add_subplot()
     ax.imshow(grid, interpolation='nearest')
-    ax.set_yticks([pad * scale + step * i + res * scale / 2 for i in range(nrows)], list(row_labels) if row_labels is not None else [''] * nrows, fontsize=8)
+    ax.set_yticks([pad * scale + step * i + res * scale / 2 for i in range(nrows)],
+                  list(row_labels) if row_labels is not None else [''] * nrows, fontsize=8)
     if col_labels is not None:
         ax.xaxis.tick_top()
         ax.set_xticks([pad * scale + step * i + res * scale / 2 for i in range(ncol)], list(col_labels), fontsize=8)
@@ -170,14 +193,18 @@ def plot_manipulation(images: torch.Tensor, ncol: int, row_labels: Sequence[str]
 
 # %% ../nbs/11_stylespace.ipynb #62241388
 def direction_vector(direction, layout: Sequence[StyleLayer] | None = None) -> torch.Tensor:
-    "A domain direction as a flat `[D]` tensor: a `StyleSpaceDirection`-like object (`.offsets()`, zeros where `None`), `Styles`, or a tensor."
+    """A domain direction as a flat `[D]` tensor: a `StyleSpaceDirection`-like object (`.offsets()`, zeros where
+    `None`), `Styles`, or a tensor."""
     if hasattr(direction, 'offsets'):
         layout = layout or direction.source.style_layout
-        parts = [torch.zeros(l.channels) if d is None else d.detach().float().cpu().reshape(-1) for l, d in zip(layout, direction.offsets())]
+        parts = [torch.zeros(l.channels) if d is None else d.detach().float().cpu().reshape(-1) for l,
+                 d in zip(layout, direction.offsets())]
         return torch.cat(parts)
     if isinstance(direction, Styles) or isinstance(direction, (list, tuple)):
         return torch.cat([d.detach().float().cpu().reshape(-1) for d in direction])
-    if not isinstance(direction, torch.Tensor): raise ValueError(f"expected a StyleSpace direction, Styles or a flat tensor, got {type(direction).__name__}")
+    if not isinstance(direction,
+                      torch.Tensor): raise ValueError("expected a StyleSpace direction, Styles or a flat tensor, got "
+                                                      f"{type(direction).__name__}")
     return direction.detach().float().cpu().reshape(-1)
 
 def _std_of(normalise_by, D: int) -> torch.Tensor | None:
@@ -187,11 +214,14 @@ def _std_of(normalise_by, D: int) -> torch.Tensor | None:
     if std.numel() != D: raise ValueError(f"normalise_by has {std.numel()} entries, the direction {D}")
     return std.clamp_min(1e-8)                           # a constant channel: any offset is huge in sigma units, not a division by 0
 
-def top_channels(direction, layout: Sequence[StyleLayer], k: int = 10, per_layer: bool = False, normalise_by=None) -> pd.DataFrame:
-    "The `k` channels with the largest `|d|` (or `|d| / std` with `normalise_by` = `StyleStats` or a std tensor), overall or in each layer."
+def top_channels(direction, layout: Sequence[StyleLayer], k: int = 10, per_layer: bool = False,
+                 normalise_by=None) -> pd.DataFrame:
+    """The `k` channels with the largest `|d|` (or `|d| / std` with `normalise_by` = `StyleStats` or a std tensor),
+    overall or in each layer."""
     d = direction_vector(direction, layout)
     D = sum(l.channels for l in layout)
-    if d.numel() != D: raise ValueError(f"the direction has {d.numel()} entries, the layout {D} (a layers='conv' direction: pass the parameterization itself)")
+    if d.numel() != D: raise ValueError(f"the direction has {d.numel()} entries, the layout {D} (a layers='conv' "
+                                        "direction: pass the parameterization itself)")
     if k < 1: raise ValueError(f"k must be >= 1, got {k}")
     std = _std_of(normalise_by, D)
     tab = layout_table(layout).assign(value=d.double().numpy())
@@ -201,21 +231,26 @@ def top_channels(direction, layout: Sequence[StyleLayer], k: int = 10, per_layer
     key = ['layer_index'] if per_layer else []
     tab = tab.sort_values(key + ['score'], ascending=[True] * len(key) + [False], kind='stable')
     tab = tab.groupby('layer_index', sort=False).head(k) if per_layer else tab.head(k)
-    tab.insert(0, 'rank', tab.groupby('layer_index', sort=False).cumcount() + 1 if per_layer else np.arange(1, len(tab) + 1))
+    tab.insert(0, 'rank',
+               tab.groupby('layer_index', sort=False).cumcount() + 1 if per_layer else np.arange(1, len(tab) + 1))
     return tab.reset_index(drop=True)
 
 # %% ../nbs/11_stylespace.ipynb #3efd370c
 def image_change(a: torch.Tensor, b: torch.Tensor, features: Callable | None = None) -> torch.Tensor:
-    "Per image `[B]`: RMS pixel difference of `a` and `b` (clamped to [-1, 1]), or the L2 distance of `features(a)` and `features(b)`."
+    """Per image `[B]`: RMS pixel difference of `a` and `b` (clamped to [-1, 1]), or the L2 distance of `features(a)`
+    and `features(b)`."""
     if a.shape != b.shape: raise ValueError(f"image batches differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
     a, b = a.clamp(-1, 1), b.clamp(-1, 1)
     if features is None: return (a - b).float().square().flatten(1).mean(1).sqrt()
     return (features(a).float() - features(b).float()).flatten(1).norm(dim=1)
 
 def channel_effects(G, latents, table: pd.DataFrame, strength: float | None = None, stats: StyleStats | None = None,
-                    features: dict[str, Callable] | Callable | None = None, space: str = 'z', noise: str = 'const') -> pd.DataFrame:
-    "`table` plus one `effect_<name>` column per measure (`pixel`, and each of `features`): the mean image change of shifting each channel alone."
-    if strength is None and 'value' not in table: raise ValueError("give a strength (sigmas) or a table with a 'value' column (the direction's offsets)")
+                    features: dict[str, Callable] | Callable | None = None, space: str = 'z',
+                    noise: str = 'const') -> pd.DataFrame:
+    """`table` plus one `effect_<name>` column per measure (`pixel`, and each of `features`): the mean image change of
+    shifting each channel alone."""
+    if strength is None and 'value' not in table: raise ValueError("give a strength (sigmas) or a table with a "
+                                                                   "'value' column (the direction's offsets)")
     feats = {'pixel': None, **({'features': features} if callable(features) else dict(features or {}))}
     pairs = _edits(G.style_layout, table)
     out = {f'effect_{k}': [] for k in feats}
@@ -224,7 +259,8 @@ def channel_effects(G, latents, table: pd.DataFrame, strength: float | None = No
         base = G.synthesis(s, noise=noise)
         for j, (layer, c) in enumerate(pairs):
             amount = float(table['value'].iloc[j]) if strength is None else strength
-            img = apply_edit(G, s, channel_delta(G.style_layout, [(layer, c)], amount, None if strength is None else stats), noise=noise)
+            img = apply_edit(G, s, channel_delta(G.style_layout, [(layer, c)], amount,
+                                                 None if strength is None else stats), noise=noise)
             for k, f in feats.items(): out[f'effect_{k}'].append(float(image_change(img, base, f).mean()))
     return table.assign(**out)
 
@@ -233,12 +269,14 @@ def _render_scores(G, s: Styles, attribute_fn, noise, delta=None) -> torch.Tenso
     img = G.synthesis(s if delta is None else s.shift(delta.to(s[0])), noise=noise)
     score = attribute_fn(img)
     if not isinstance(score, torch.Tensor) or score.shape != (img.shape[0],):
-        raise ValueError(f"attribute_fn must return a tensor of shape [B] = [{img.shape[0]}], got {getattr(score, 'shape', type(score).__name__)}")
+        raise ValueError(f"attribute_fn must return a tensor of shape [B] = [{img.shape[0]}], got "
+                         f"{getattr(score, 'shape', type(score).__name__)}")
     return score
 
 def gradient_attribution(G, latents, attribute_fn: Callable, stats: StyleStats | None = None, space: str = 'z',
                          batch: int = 32, noise: str = 'const') -> pd.DataFrame:
-    "Per channel: the mean gradient `d attribute / d s` over `latents` (`grad`), and `attribution` = grad x sigma (grad without stats)."
+    """Per channel: the mean gradient `d attribute / d s` over `latents` (`grad`), and `attribution` = grad x sigma
+    (grad without stats)."""
     if stats is not None: stats.check(G.style_layout)
     total, n = 0., 0
     for lb in (latents.split(batch) if isinstance(latents, torch.Tensor) else [latents]):
@@ -251,9 +289,11 @@ def gradient_attribution(G, latents, attribute_fn: Callable, stats: StyleStats |
     tab['attribution'] = tab.grad * (stats.std.double().numpy() if stats is not None else 1.)
     return tab
 
-def intervention_attribution(G, latents, attribute_fn: Callable, channels, strength: float = 2., stats: StyleStats | None = None,
+def intervention_attribution(G, latents, attribute_fn: Callable, channels, strength: float = 2.,
+                             stats: StyleStats | None = None,
                              space: str = 'z', batch: int = 64, noise: str = 'const') -> pd.DataFrame:
-    "For each (layer, channel): mean score change when pushed by +strength and -strength sigmas (`change_plus/minus`), and `slope` per sigma."
+    """For each (layer, channel): mean score change when pushed by +strength and -strength sigmas
+    (`change_plus/minus`), and `slope` per sigma."""
     pairs = _edits(G.style_layout, channels)
     lbs = latents.split(batch) if isinstance(latents, torch.Tensor) else [latents]
     plus, minus = np.zeros(len(pairs)), np.zeros(len(pairs))
@@ -273,7 +313,8 @@ def intervention_attribution(G, latents, attribute_fn: Callable, channels, stren
     tab['slope'] = (tab.change_plus - tab.change_minus) / (2 * strength)
     if isinstance(channels, pd.DataFrame):   # keep the caller's columns (rank, gradient attribution, ...)
         extra = channels.drop(columns=[c for c in tab.columns if c in channels.columns]).reset_index(drop=True)
-        tab = pd.concat([extra, tab], axis=1)[list(channels.columns) + [c for c in tab.columns if c not in channels.columns]]
+        tab = pd.concat([extra, tab],
+                        axis=1)[list(channels.columns) + [c for c in tab.columns if c not in channels.columns]]
     return tab
 
 def _class_index(names: Sequence[str], classes, what: str) -> list[int]:
@@ -289,7 +330,8 @@ def _class_index(names: Sequence[str], classes, what: str) -> list[int]:
     return sorted(set(out))
 
 def encoder_attribute(encoder, head: str = 'style', classes=(), against=None) -> Callable[[torch.Tensor], torch.Tensor]:
-    "`images -> [B]`: log P(classes) - log P(against) under the encoder's `head` ('style' or 'content'); log P(classes) when `against` is None."
+    """`images -> [B]`: log P(classes) - log P(against) under the encoder's `head` ('style' or 'content'); log
+    P(classes) when `against` is None."""
     if head not in ('style', 'content'): raise ValueError(f"head must be 'style' or 'content', got {head!r}")
     names = encoder.style_classes if head == 'style' else encoder.content_classes
     ia = torch.tensor(_class_index(names, classes, head))
@@ -304,11 +346,13 @@ def encoder_attribute(encoder, head: str = 'style', classes=(), against=None) ->
     return score
 
 def content_classes_of(encoder, meta: pd.DataFrame, categories: str | Sequence[str]) -> list[int]:
-    "Indices of the encoder's content classes whose emoji (rows of a set's `meta`) fall in `categories` (the `category` column)."
+    """Indices of the encoder's content classes whose emoji (rows of a set's `meta`) fall in `categories` (the
+    `category` column)."""
     if 'category' not in meta: raise ValueError("this set's metadata has no 'category' column")
     cats = [categories] if isinstance(categories, str) else list(categories)
     unknown = [c for c in cats if c not in set(meta.category)]
-    if unknown: raise ValueError(f"unknown categories {unknown}; this set has: {', '.join(sorted(meta.category.dropna().unique()))}")
+    if unknown: raise ValueError(f"unknown categories {unknown}; this set has: "
+                                 f"{', '.join(sorted(meta.category.dropna().unique()))}")
     col = 'base' if 'base' in meta and encoder.config.get('content_by') == 'base' else 'codepoints'
     keys = {encoder.content_class(c) for c in meta.loc[meta.category.isin(cats), col].dropna() if str(c)}
     idx = sorted(encoder.content_index[k] for k in keys if k in encoder.content_index)
@@ -320,9 +364,11 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cosine_similarity(a.double().flatten(1), b.double().flatten(1), dim=1, eps=1e-12)
 
 def edit_consistency(G_source, G_adapted, latents, edits, strength: float = 3., stats: StyleStats | None = None,
-                     features: Callable | None = None, logits_fn: Callable | None = None, attribute_fn: Callable | None = None,
+                     features: Callable | None = None, logits_fn: Callable | None = None,
+                     attribute_fn: Callable | None = None,
                      space: str = 'z', noise: str = 'const') -> pd.DataFrame:
-    "One row per (layer, channel) edit: how alike the edit changes `G_source` and `G_adapted` images from the same latents."
+    """One row per (layer, channel) edit: how alike the edit changes `G_source` and `G_adapted` images from the same
+    latents."""
     if [(l.name, l.channels) for l in G_source.style_layout] != [(l.name, l.channels) for l in G_adapted.style_layout]:
         raise ValueError("the source and adapted generators have different style layouts")
     pairs = _edits(G_source.style_layout, edits)
@@ -331,24 +377,28 @@ def edit_consistency(G_source, G_adapted, latents, edits, strength: float = 3., 
     with torch.no_grad():
         s_src, s_ad = styles_of(G_source, latents, space), styles_of(G_adapted, latents, space)
         if s_src[0].shape[0] < 2: raise ValueError("edit_consistency needs at least 2 latents")
-        base = {'src': G_source.synthesis(s_src, noise=noise).clamp(-1, 1), 'ad': G_adapted.synthesis(s_ad, noise=noise).clamp(-1, 1)}
+        base = {'src': G_source.synthesis(s_src, noise=noise).clamp(-1, 1),
+                'ad': G_adapted.synthesis(s_ad, noise=noise).clamp(-1, 1)}
         fb = {k: f(v).float() for k, v in base.items()}
         lb = {k: logits_fn(v) for k, v in base.items()} if logits_fn is not None else None
         ab = {k: attribute_fn(v).double() for k, v in base.items()} if attribute_fn is not None else None
         for layer, c in pairs:
             d = channel_delta(G_source.style_layout, [(layer, c)], strength, stats)
-            ed = {'src': apply_edit(G_source, s_src, d, noise=noise).clamp(-1, 1), 'ad': apply_edit(G_adapted, s_ad, d, noise=noise).clamp(-1, 1)}
+            ed = {'src': apply_edit(G_source, s_src, d, noise=noise).clamp(-1, 1),
+                  'ad': apply_edit(G_adapted, s_ad, d, noise=noise).clamp(-1, 1)}
             dsrc, dad = f(ed['src']).float() - fb['src'], f(ed['ad']).float() - fb['ad']
             row = dict(layer=layer, channel=c, strength=strength,
                        cos=float(_cos(dsrc, dad).mean()), cos_shuffled=float(_cos(dsrc, dad.roll(1, 0)).mean()),
                        cos_mean=float(_cos(dsrc.mean(0, keepdim=True), dad.mean(0, keepdim=True))[0]),
-                       change_source=float(dsrc.flatten(1).norm(dim=1).mean()), change_adapted=float(dad.flatten(1).norm(dim=1).mean()))
+                       change_source=float(dsrc.flatten(1).norm(dim=1).mean()),
+                       change_adapted=float(dad.flatten(1).norm(dim=1).mean()))
             row['change_ratio'] = row['change_adapted'] / max(row['change_source'], 1e-12)
             if lb is not None:
                 before = {k: v.argmax(1) for k, v in lb.items()}
                 after = {k: logits_fn(v).argmax(1) for k, v in ed.items()}
                 flip = {k: after[k] != before[k] for k in before}
-                row.update(argmax_changed_source=float(flip['src'].double().mean()), argmax_changed_adapted=float(flip['ad'].double().mean()),
+                row.update(argmax_changed_source=float(flip['src'].double().mean()),
+                           argmax_changed_adapted=float(flip['ad'].double().mean()),
                            argmax_change_agreement=float((flip['src'] == flip['ad']).double().mean()),
                            same_argmax_before=float((before['src'] == before['ad']).double().mean()),
                            same_argmax_after=float((after['src'] == after['ad']).double().mean()))
@@ -373,10 +423,12 @@ def explore(G, stats: StyleStats | None = None, n: int = 4, seed: int = 0, max_s
     for name, v, hi in (('n', n, 16), ('scale', scale, 16), ('seed', seed, EXPLORER_MAX_SEED)):
         if not (isinstance(v, int) and (name == 'seed' or v >= 1) and 0 <= v <= hi):
             raise ValueError(f"{name} must be an integer from {0 if name == 'seed' else 1} to {hi}, got {v!r}")
-    if not 0 < max_strength < float('inf'): raise ValueError(f"max_strength must be a positive number, got {max_strength!r}")
+    if not 0 < max_strength < float('inf'): raise ValueError("max_strength must be a positive number, got "
+                                                             f"{max_strength!r}")
     if stats is not None: stats.check(G.style_layout)
     layout = G.style_layout
-    layer = W.Dropdown(options=[(f'{l.name} ({l.kind}, {l.channels} ch)', l.name) for l in layout], value=layout[0].name,
+    layer = W.Dropdown(options=[(f'{l.name} ({l.kind}, {l.channels} ch)', l.name) for l in layout],
+                       value=layout[0].name,
                        description='layer')
     channel = W.IntSlider(0, 0, layout[0].channels - 1, description='channel', continuous_update=False)
     strength = W.FloatSlider(0., min=-max_strength, max=max_strength, step=0.5,

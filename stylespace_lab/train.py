@@ -61,7 +61,8 @@ class TrainConfig(Config):
 # %% ../nbs/15_train.ipynb #e3d56896
 def sample_ws(G: Generator, batch: int, mixing_prob: float = 0., update_w_avg: bool = False,
               device=None) -> torch.Tensor:
-    "W (`[B, w_dim]`) or, with probability `mixing_prob`, W+ (`[B, num_ws, w_dim]`) mixing two latents at a random layer."
+    """W (`[B, w_dim]`) or, with probability `mixing_prob`, W+ (`[B, num_ws, w_dim]`) mixing two latents at a random
+    layer."""
     device = device or G.synthesis.const.device
     w = G.mapping(torch.randn(batch, G.z_dim, device=device), update_w_avg=update_w_avg)
     if mixing_prob <= 0 or torch.rand(()).item() >= mixing_prob: return w
@@ -72,7 +73,8 @@ def sample_ws(G: Generator, batch: int, mixing_prob: float = 0., update_w_avg: b
 
 def path_length_penalty(G: Generator, batch: int, pl_mean: torch.Tensor, decay: float = 0.01,
                         mixing_prob: float = 0.) -> tuple[torch.Tensor, torch.Tensor]:
-    "Path-length regularisation: `((|J_w^T y| - a)^2, updated a)` with `y` random image-space noise, `a` its running mean."
+    """Path-length regularisation: `((|J_w^T y| - a)^2, updated a)` with `y` random image-space noise, `a` its running
+    mean."""
     w = sample_ws(G, batch, mixing_prob)
     w = (w[:, None].expand(-1, G.num_ws, -1) if w.ndim == 2 else w).detach().requires_grad_(True)
     img = G.synthesis(G.styles(w))
@@ -90,7 +92,8 @@ def ema_beta(step: int, batch_size: int, ema_kimg: float, rampup: float | None) 
     return 0.5 ** (batch_size / max(ema_nimg, 1e-8))
 
 class AdaptiveAugment(Callback):
-    "ADA's controller: every `interval` steps move `state.aug_p` towards D's sign target by `batch * interval / (kimg * 1000)`."
+    """ADA's controller: every `interval` steps move `state.aug_p` towards D's sign target by `batch * interval / (kimg
+    * 1000)`."""
     name, order = 'ada', 1
     def __init__(self, state, cfg: 'TrainConfig'): self.state, self.cfg = state, cfg
     def after_step(self, learn):
