@@ -30,9 +30,9 @@ from .core import atomic_write, get_path, image_grid, progress
 # %% auto #0
 __all__ = ['SUBSETS', 'IMAGE_EXTENSIONS', 'split_set_name', 'is_set_name', 'load_meta', 'EmojiSet', 'load_set', 'paired_index',
            'domain_distance_table', 'plot_sets', 'shared_codepoints', 'plot_pairs', 'EmojiDataset', 'few_shot',
-           'load_image', 'ImageFolder', 'load_images']
+           'validation_test_split', 'load_image', 'ImageFolder', 'load_images']
 
-# %% ../nbs/05_data.ipynb #eda99e40
+# %% ../nbs/05_data.ipynb #b3b559ed
 SUBSETS = {
     'smileys': dict(categories=('Smileys & Emotion',)),
     'smileys-people': dict(categories=('Smileys & Emotion', 'People & Body'), base_only=True),
@@ -342,6 +342,14 @@ def few_shot(name_or_set, n, seed: int = 0, resolution: int = 32, cache=None,
     k = _check_n(n, len(ds), f'set {ds.set.name!r}' + (' (filtered)' if len(ds) < len(ds.set) else ''))
     perm = _permutation(len(ds), seed)
     return EmojiDataset(ds, indices=np.sort(perm[:k])), EmojiDataset(ds, indices=np.sort(perm[k:]))
+
+# %% ../nbs/05_data.ipynb #d6ea387f
+def validation_test_split(heldout: EmojiDataset, seed: int = 0) -> tuple[EmojiDataset, EmojiDataset]:
+    "The held-out images in two seeded halves: validation (to choose on) and test (to report on)."
+    if len(heldout) < 2: raise ValueError(f"need at least 2 held-out images for a validation and a test split, got {len(heldout)}")
+    perm = _permutation(len(heldout), seed + 1_000_003)   # apart from the shots' permutation of the same seed
+    half = len(heldout) // 2
+    return EmojiDataset(heldout, indices=np.sort(perm[:half])), EmojiDataset(heldout, indices=np.sort(perm[half:]))
 
 # %% ../nbs/05_data.ipynb #766ffe00
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.webp')

@@ -74,6 +74,7 @@ def test_three_views_on_cases_with_known_answers(fixture_encoder, one_thread):
     assert same['fit_gap_closed'] == 0 and same['style_gap_closed'] == 0 and same['content_gap_closed'] == 1
     # a style-swapped copy: the target's style, most of the gap closed, the content kept better than by chance
     assert style_swap['style_prob'] > 0.5 > same['style_prob']
+    assert (same['style_top'], style_swap['style_top']) == ('fixture-a', 'fixture-b')
     assert style_swap['style_gap_closed'] > 0.5 and style_swap['fit_gap_closed'] > 0.5
     assert style_swap['correspondence_top1'] > style_swap['correspondence_shuffled_top1']
     # the target's images, but each latent draws another glyph than the source did: style kept, content lost

@@ -20,12 +20,10 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
 from stylespace_lab.checkpoints import load_generator, read_checkpoint, save_checkpoint
-from stylespace_lab.benchmark import strip_skin_tones
 from stylespace_lab.data import load_set
 from stylespace_lab.generator import GeneratorConfig
 from stylespace_lab.features import InceptionFeatures, find_inception_weights, generator_features, load_emoji_encoder
@@ -38,20 +36,11 @@ CKPTS = REPO/'checkpoints'/'candidates'
 RUNS = Path(os.environ.get('STYLESPACE_RUNS', '~/stylespace-runs')).expanduser()
 YARDSTICK = 'twemoji'   # another vendor's drawing of the same glyphs
 
-def _base_glyphs(meta: pd.DataFrame) -> np.ndarray:
-    "Rows whose codepoints carry no skin-tone modifier (skin tones merged into their base glyph)."
-    return (meta.codepoints == meta.codepoints.map(strip_skin_tones)).to_numpy()
-
-CANDIDATES = {
-    'smileys': lambda m: (m.category == 'Smileys & Emotion').to_numpy(),
-    'smileys-people': lambda m: m.category.isin(['Smileys & Emotion', 'People & Body']).to_numpy() & _base_glyphs(m),
-    'noto-base': _base_glyphs,
-}
+CANDIDATES = {'smileys': 'noto:smileys', 'smileys-people': 'noto:smileys-people', 'noto-base': 'noto:base'}   # data.SUBSETS
 
 def candidate_set(name: str):
-    "The candidate's images as an `EmojiSet` (a subset of noto at 32x32)."
-    noto = load_set('noto', 32)
-    return noto.subset(np.flatnonzero(CANDIDATES[name](noto.meta)))
+    "The candidate's images as an `EmojiSet` (a named part of noto at 32x32)."
+    return load_set(CANDIDATES[name], 32)
 
 def yardstick_set(cand):
     "The yardstick vendor's drawing of the glyphs the candidate has (as many as it draws)."
@@ -68,7 +57,7 @@ def run_candidate(name: str, steps: int, lr: float, max_minutes: float | None):
     cand = candidate_set(name)
     run_dir = RUNS/f'candidate-{name}'
     init = CKPTS/f'{name}.pt'
-    meta = dict(data=f'noto/{name}', n_images=len(cand), candidate=name)
+    meta = dict(data=CANDIDATES[name], n_images=len(cand), candidate=name)
     res = train(cand.tensor(), run_dir, GeneratorConfig.from_profile('cpu'), train_config(steps, lr), meta=meta,
                 init_from=init if init.exists() else None, max_minutes=max_minutes)
     return cand, res
