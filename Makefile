@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # the README's "what we found" is generated from the findings the study notebooks write
+# OMP_WAIT_POLICY=PASSIVE: with OpenMP's default busy-waiting, 2-thread runs on a shared 2-core box slow down
+# several-fold (benchmarks/results.md)
 study: setup
-	$(BIN)/stylespace-lab study --profile cpu
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/stylespace-lab study --profile cpu
 	$(BIN)/python tools/readme.py
 
 # One torch thread per process: the smoke models are tiny, and nbdev-test runs two notebooks at once; on

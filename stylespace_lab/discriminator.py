@@ -53,7 +53,8 @@ class Discriminator(nn.Module):
         ch = self.cfg.channels
         R = self.cfg.resolution
         self.from_rgb = EqualConv2d(3, ch(R), 1)
-        self.blocks = nn.ModuleDict({f'b{r}': DiscriminatorBlock(ch(r), ch(r // 2)) for r in reversed(self.cfg.resolutions) if r > 4})
+        self.blocks = nn.ModuleDict({f'b{r}': DiscriminatorBlock(ch(r),
+                                                                 ch(r // 2)) for r in reversed(self.cfg.resolutions) if r > 4})
         self.epilogue = DiscriminatorEpilogue(ch(4), mbstd_group, mbstd_channels)
         self.precision = 'fp32'   # or 'bf16'/'fp16': mixed precision under autocast (layers.configure_speed)
 

@@ -22,7 +22,8 @@ __all__ = ['LRELU_GAIN', 'IMPLS', 'NOISE_MODES', 'PRECISIONS', 'bias_act', 'Equa
 # %% ../nbs/01_layers.ipynb #601eb742
 LRELU_GAIN = math.sqrt(2)
 
-def bias_act(x: torch.Tensor, bias: torch.Tensor | None = None, act: str | None = 'lrelu', gain: float | None = None) -> torch.Tensor:
+def bias_act(x: torch.Tensor, bias: torch.Tensor | None = None, act: str | None = 'lrelu',
+             gain: float | None = None) -> torch.Tensor:
     "Add `bias` along dim 1, then leaky ReLU(0.2) times `gain` (default sqrt(2)) when `act='lrelu'`."
     if bias is not None: x = x + bias.to(x.dtype).reshape(1, -1, *([1] * (x.ndim - 2)))
     if act == 'lrelu': return F.leaky_relu(x, 0.2) * (LRELU_GAIN if gain is None else gain)
@@ -32,7 +33,8 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor | None = None, act: str | None 
 # %% ../nbs/01_layers.ipynb #43d6ecc3
 class EqualLinear(nn.Module):
     "Fully connected layer with equalized learning rate, optional bias (init `bias_init`) and activation."
-    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, bias_init: float = 0., lr_mul: float = 1., act: str | None = None):
+    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, bias_init: float = 0., lr_mul: float = 1.,
+                 act: str | None = None):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
         self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init))) if bias else None
@@ -166,12 +168,14 @@ class StyledConv(nn.Module):
             return modulated_conv_act(x, self.weight * self.weight_gain, s, self.bias,
                                       None if n is None else n * self.noise_strength, up=self.up, fir=self.fir)
         if self.impl != 'reference': raise ValueError(f"unknown impl {self.impl!r}; use one of {IMPLS}")
-        x = modulated_conv2d(x, self.weight * self.weight_gain, s, demodulate=True, up=self.up, fir=self.fir, fused=self.fused)
+        x = modulated_conv2d(x, self.weight * self.weight_gain, s, demodulate=True, up=self.up, fir=self.fir,
+                             fused=self.fused)
         if n is not None: x = x + n * self.noise_strength.to(x.dtype)
         return bias_act(x, self.bias)
 
 class ToRGB(nn.Module):
-    "Affine map to a style and a modulated 1x1 conv to RGB, without demodulation (the output is an image, not a feature)."
+    """Affine map to a style and a modulated 1x1 conv to RGB, without demodulation (the output is an image, not a
+    feature)."""
     def __init__(self, in_ch: int, w_dim: int, out_ch: int = 3):
         super().__init__()
         self.affine = EqualLinear(w_dim, in_ch, bias_init=1.)
@@ -183,12 +187,14 @@ class ToRGB(nn.Module):
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         if self.impl == 'fast': return modulated_torgb(x, self.weight * self.weight_gain, s, self.bias)
-        return bias_act(modulated_conv2d(x, self.weight * self.weight_gain, s, demodulate=False, fused=self.fused), self.bias, act=None)
+        return bias_act(modulated_conv2d(x, self.weight * self.weight_gain, s, demodulate=False, fused=self.fused),
+                        self.bias, act=None)
 
 # %% ../nbs/01_layers.ipynb #af3e564a
 class EqualConv2d(nn.Module):
     "Conv with equalized learning rate; `down=True` filters with the FIR kernel and strides by 2; `impl`: the path."
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, bias: bool = True, act: str | None = 'lrelu', down: bool = False):
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, bias: bool = True, act: str | None = 'lrelu',
+                 down: bool = False):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None

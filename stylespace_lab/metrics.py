@@ -161,6 +161,7 @@ def kid(a, b, n_subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> K
     if n_subsets < 1: raise ValueError(f"n_subsets must be >= 1, got {n_subsets}")
     m = min(subset_size, a.shape[0], b.shape[0])
     if m < 2: raise ValueError(f"subset_size must be >= 2, got {subset_size}")
+    if m == a.shape[0] == b.shape[0]: return KID(_poly_mmd2(a, b), 0.)   # every subset would be both whole sets
     rng = np.random.default_rng(seed)
     vals = [_poly_mmd2(a[rng.choice(a.shape[0], m, replace=False)], b[rng.choice(b.shape[0], m, replace=False)])
             for _ in range(n_subsets)]

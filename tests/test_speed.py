@@ -160,3 +160,10 @@ def test_speed_flags_are_checked():
     with speed_settings(G, impl='fast'):
         assert {m.impl for m in G.modules() if hasattr(m, 'impl')} == {'fast'}
     assert {m.impl for m in G.modules() if hasattr(m, 'impl')} == {'reference'}
+
+
+def test_fp32_precision_leaves_an_outer_autocast_alone():
+    D = Discriminator(CFG)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        logit, feats = D(torch.randn(2, 3, 16, 16), return_features=True)
+    assert feats['b16'].dtype == torch.bfloat16 and logit.dtype == torch.float32

@@ -87,18 +87,26 @@ def curve(name: str, cand, res, enc, n: int = 1000) -> pd.DataFrame:
     out.to_csv(path, index=False)
     return out
 
+N_INCEPTION = 500   # Inception at 299x299 runs at a few images/s on a CPU: at most this many images per set
+
+def _at_most(images: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    "A seeded random subset of `n` images (all of them when there are fewer)."
+    if len(images) <= n: return images
+    return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]]
+
 def final_scores(name: str, cand, G, enc, inception) -> dict:
-    "Inception FID and KID (samples vs the candidate's images, at the candidate's size) beside the yardstick's."
+    """Inception FID and KID of `n = min(images, 500)` samples against as many of the candidate's images, beside the
+    yardstick's (as many of its images) at the same count; FID_emoji on all images."""
     yard = yardstick_set(cand)
-    n = len(cand)
-    fr = inception.extract(cand.tensor(), show_progress=False).numpy()
-    fy = inception.extract(yard.tensor(), show_progress=False).numpy()
+    n = min(len(cand), N_INCEPTION)
+    fr = inception.extract(_at_most(cand.tensor(), n), show_progress=False).numpy()
+    fy = inception.extract(_at_most(yard.tensor(), n, seed=1), show_progress=False).numpy()
     fg = generator_features(inception, G, n).numpy()
     er = enc.extract(cand.tensor(), show_progress=False); ey = enc.extract(yard.tensor(), show_progress=False)
-    eg = generator_features(enc, G, n)
-    sub = min(n, len(yard), 1000) // 2
+    eg = generator_features(enc, G, len(cand))
+    sub = min(n, len(fy), 1000) // 2
     kg, ky = kid(fg, fr, subset_size=sub), kid(fy, fr, subset_size=sub)
-    return dict(candidate=name, n_images=n, n_yardstick=len(yard), yardstick=YARDSTICK,
+    return dict(candidate=name, n_images=len(cand), n_inception=n, n_yardstick=len(yard), yardstick=YARDSTICK,
                 fid_inception=fid_from_features(fg, fr), fid_inception_yardstick=fid_from_features(fy, fr),
                 kid=kg.mean, kid_std=kg.std, kid_yardstick=ky.mean, kid_yardstick_std=ky.std,
                 fid_emoji=fid_from_features(eg, er), fid_emoji_yardstick=fid_from_features(ey, er))
