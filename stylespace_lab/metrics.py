@@ -371,7 +371,8 @@ def degrade(images: torch.Tensor, kind: str, strength: float, seed: int = 0,
     if strength > 1: raise ValueError(f"swap strength is a share in [0, 1], got {strength}")
     n = int(round(strength * len(x)))
     idx = torch.randperm(len(x), generator=g)[:n]
-    x[idx] = other[torch.randperm(len(other), generator=g)[:n] % len(other)].float()
+    pick = torch.randperm(len(other), generator=g).repeat(-(-n // len(other)))[:n]   # as often as needed
+    x[idx] = other[pick].float()
     return x
 
 def sensitivity(extractor: FeatureExtractor, reference: torch.Tensor, images: torch.Tensor, strengths: dict,

@@ -7,8 +7,8 @@ from hypothesis import given, settings, strategies as st
 
 from stylespace_lab.features import EmojiEncoder, RandomCNNFeatures
 from stylespace_lab.metrics import (KID, FIDInfinity, FeatureStats, correspondence, cross_domain_correspondence,
-                                    diversity, fid_from_features, fid_from_stats, fid_infinity, intra_cluster_diversity,
-                                    kid, knn_radii, prdc, recall_of_target, sqrtm_psd)
+                                    degrade, diversity, fid_from_features, fid_from_stats, fid_infinity,
+                                    intra_cluster_diversity, kid, knn_radii, prdc, recall_of_target, sqrtm_psd)
 
 
 def fid_scipy(a, b):
@@ -265,3 +265,18 @@ def test_fid_from_stats_bad_input():
 def test_diversity_needs_two():
     with pytest.raises(ValueError, match='at least 2 samples'):
         diversity(np.ones((1, 3)))
+
+
+@pytest.mark.parametrize('kind', ['blur', 'noise', 'colour', 'jpeg', 'swap'])
+def test_degrade_never_touches_its_input_and_stays_in_range(kind):
+    x = torch.rand(4, 3, 8, 8) * 2 - 1
+    before = x.clone()
+    y = degrade(x, kind, 1.0, other=torch.zeros(2, 3, 8, 8))
+    assert torch.equal(x, before) and y.min() >= -1 and y.max() <= 1
+
+
+@pytest.mark.parametrize('kind,strength,message', [
+    ('blur', -1, 'strength must be >= 0'), ('jpeg', 1.5, 'in \\[0, 1\\]'), ('swap', 0.5, 'needs `other`'),
+    ('twirl', 1, 'unknown degradation')])
+def test_degrade_bad_input(kind, strength, message):
+    with pytest.raises(ValueError, match=message): degrade(torch.zeros(2, 3, 8, 8), kind, strength)
