@@ -32,7 +32,7 @@ __all__ = ['SUBSETS', 'IMAGE_EXTENSIONS', 'split_set_name', 'is_set_name', 'load
            'domain_distance_table', 'plot_sets', 'shared_codepoints', 'plot_pairs', 'EmojiDataset', 'few_shot',
            'validation_test_split', 'load_image', 'ImageFolder', 'load_images']
 
-# %% ../nbs/05_data.ipynb #b3b559ed
+# %% ../nbs/05_data.ipynb #31c10c7a
 SUBSETS = {
     'smileys': dict(categories=('Smileys & Emotion',)),
     'smileys-people': dict(categories=('Smileys & Emotion', 'People & Body'), base_only=True),
@@ -52,9 +52,20 @@ def is_set_name(name) -> bool:
     try: split_set_name(name); return True
     except ValueError: return False
 
+def _canonical_category(meta: pd.DataFrame, base: str) -> pd.Series:
+    """Each row's category in Noto's emoji groups, found by its codepoints (skin tones merged), so that one subset
+    name means the same glyphs in every vendor (vendors name their groups differently); rows Noto lacks keep their
+    own category. The fixture sets use their own."""
+    if base == 'noto' or SETS[base].get('fixture'): return meta.category
+    ref = load_meta('noto')
+    exact, merged = dict(zip(ref.codepoints,
+                             ref.category)), dict(zip(ref.codepoints.map(strip_skin_tones), ref.category))
+    found = meta.codepoints.map(lambda c: exact.get(c) or merged.get(strip_skin_tones(c)) if c else None)
+    return found.where(found.notna(), meta.category)
+
 def _subset_rows(meta: pd.DataFrame, base: str, sub: str) -> np.ndarray:
     rule, keep = SUBSETS[sub], np.ones(len(meta), bool)
-    if 'categories' in rule: keep &= meta.category.isin(rule['categories']).to_numpy()
+    if 'categories' in rule: keep &= _canonical_category(meta, base).isin(rule['categories']).to_numpy()
     if rule.get('base_only'): keep &= (meta.codepoints == meta.codepoints.map(strip_skin_tones)).to_numpy()
     if not keep.any(): raise ValueError(f"set {base!r} has no images in subset {sub!r} ({rule})")
     return np.flatnonzero(keep)
@@ -346,7 +357,8 @@ def few_shot(name_or_set, n, seed: int = 0, resolution: int = 32, cache=None,
 # %% ../nbs/05_data.ipynb #d6ea387f
 def validation_test_split(heldout: EmojiDataset, seed: int = 0) -> tuple[EmojiDataset, EmojiDataset]:
     "The held-out images in two seeded halves: validation (to choose on) and test (to report on)."
-    if len(heldout) < 2: raise ValueError(f"need at least 2 held-out images for a validation and a test split, got {len(heldout)}")
+    if len(heldout) < 2: raise ValueError("need at least 2 held-out images for a validation and a test split, got "
+                                          f"{len(heldout)}")
     perm = _permutation(len(heldout), seed + 1_000_003)   # apart from the shots' permutation of the same seed
     half = len(heldout) // 2
     return EmojiDataset(heldout, indices=np.sort(perm[:half])), EmojiDataset(heldout, indices=np.sort(perm[half:]))
