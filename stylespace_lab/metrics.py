@@ -20,8 +20,8 @@ from .features import EmojiEncoder, FeatureExtractor, generator_features
 # %% auto #0
 __all__ = ['DEGRADATIONS', 'as_features', 'sqrtm_psd', 'fid_from_stats', 'feature_stats', 'fid_from_features', 'generator_fid',
            'FeatureStats', 'KID', 'kid', 'FIDInfinity', 'fid_infinity', 'knn_radii', 'prdc', 'diversity',
-           'intra_cluster_diversity', 'recall_of_target', 'correspondence', 'cross_domain_correspondence', 'degrade',
-           'sensitivity']
+           'intra_cluster_diversity', 'recall_of_target', 'correspondence', 'cross_domain_correspondence',
+           'nearest_agreement', 'degrade', 'sensitivity']
 
 # %% ../nbs/10_metrics.ipynb #2da4382a
 def as_features(x, name: str = 'features', min_n: int = 2) -> np.ndarray:
@@ -332,7 +332,26 @@ def cross_domain_correspondence(encoder: EmojiEncoder, G_source_images, G_target
     out['chance_top1'] = 1 / len(tgt_idx)
     return out
 
-# %% ../nbs/10_metrics.ipynb #950653e0
+# %% ../nbs/10_metrics.ipynb #9f8fd4d1
+def nearest_agreement(encoder: EmojiEncoder, samples: torch.Tensor, images: torch.Tensor, codepoints,
+                      seed: int = 0) -> dict:
+    """Share of `samples` whose content-head top-1 is the glyph of their nearest training image (`agreement`), the same
+    against a random training image (`shuffled`), and the head's top-1 on the training images (`real`)."""
+    cls = torch.tensor([encoder.content_index.get(encoder.content_class(c), -1) if isinstance(c, str) and c else -1
+                        for c in codepoints])
+    if len(cls) != len(images): raise ValueError(f"{len(images)} images but {len(cls)} codepoints")
+    if not (cls >= 0).any(): raise ValueError("none of the training images is a content class of the encoder")
+    fs, fr = encoder.extract(samples, show_progress=False), encoder.extract(images, show_progress=False)
+    nearest = cls[torch.cdist(fs, fr).argmin(1)]
+    pred = encoder.predict(samples)[0].argmax(1)
+    known = nearest >= 0
+    rand = cls[torch.randint(len(cls), (len(samples),), generator=torch.Generator().manual_seed(seed))]
+    real_pred = encoder.predict(images)[0].argmax(1)
+    return dict(agreement=float((pred == nearest)[known].double().mean()),
+                shuffled=float((pred == rand)[rand >= 0].double().mean()),
+                real=float((real_pred == cls)[cls >= 0].double().mean()), n=int(known.sum()))
+
+# %% ../nbs/10_metrics.ipynb #7342e54b
 DEGRADATIONS = ('blur', 'noise', 'colour', 'jpeg', 'swap')
 
 def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -1,16 +1,19 @@
 """Issue 21: equal-budget training of candidate source sets, then the measured winner trained on.
 
-Each candidate is a coherent part of Noto. All get the same architecture (`GeneratorConfig.from_profile('cpu')`),
-the same settings and the same number of images seen (`--kimg`), one after the other in one process, so the wall
-times are comparable (one torch thread each). After each run the kept G_ema snapshots are measured (FID_emoji,
-1k samples vs the candidate's own images) and the final state gets Inception FID/KID against the candidate's
-images and against the yardstick "twemoji's drawing of the same glyphs". Results go to `results/source_candidates/`
-(CSV, committed) and each final state (G, G_ema, D) to `checkpoints/candidates/<name>.pt`.
+Each candidate is a coherent part of Noto (`data.SUBSETS`). All get the same architecture
+(`GeneratorConfig.from_profile('cpu')`), the same settings and the same number of images seen (`--budget-kimg`).
+After every stretch the kept G_ema snapshots are measured (FID_emoji, 1k samples vs the candidate's images) and the
+last state gets Inception FID/KID (up to 500 images per set) against the candidate's images and against the yardstick
+"twemoji's drawing of the same glyphs". Results go to `results/source_candidates/` (committed): `final.csv` holds the
+equal-budget comparison, `stretches.csv` every measured stretch, `<name>_curve.csv` / `<name>_log.csv` the curves;
+each last state (G, G_ema, D) goes to `checkpoints/candidates/<name>.pt`.
 
 Resumable: run folders live in `~/stylespace-runs/candidate-<name>`; a run without its folder warm-starts from the
-committed checkpoint. `nbs/15_train.ipynb` draws the curves and the choice from the CSVs.
+committed checkpoint. `nbs/15_train.ipynb` draws the curves, the choice and the card from the CSVs.
 
-    OMP_NUM_THREADS=1 nohup .venv/bin/python tools/source_candidates.py --kimg 24 > ~/stylespace-runs/candidates.log 2>&1 &
+    OMP_NUM_THREADS=1 nohup .venv/bin/python tools/source_candidates.py --kimg 32 > ~/stylespace-runs/candidates.log 2>&1 &
+    # continue the chosen one in stretches (a committed, measured state at the end of each)
+    OMP_NUM_THREADS=2 nohup .venv/bin/python tools/source_candidates.py --only smileys --kimg 2000 --max-minutes 100 &
 """
 from __future__ import annotations
 
@@ -50,8 +53,8 @@ def yardstick_set(cand):
 
 def train_config(steps: int, lr: float) -> TrainConfig:
     # the settings of the noto32 card's phase 1 (batch 32, gamma 0.01), snapshots every 3 minutes for resumability
-    return TrainConfig(batch_size=32, steps=steps, lr=lr, r1_gamma=0.01, keep_every=max(steps // 12, 1),
-                       sample_every=max(steps // 6, 1), snapshot_minutes=3.)
+    return TrainConfig(batch_size=32, steps=steps, lr=lr, r1_gamma=0.01, keep_every=max(min(steps // 12, 250), 1),
+                       sample_every=max(min(steps // 6, 500), 1), snapshot_minutes=3.)
 
 def run_candidate(name: str, steps: int, lr: float, max_minutes: float | None):
     cand = candidate_set(name)
@@ -111,12 +114,19 @@ def final_scores(name: str, cand, G, enc, inception) -> dict:
                 kid=kg.mean, kid_std=kg.std, kid_yardstick=ky.mean, kid_yardstick_std=ky.std,
                 fid_emoji=fid_from_features(eg, er), fid_emoji_yardstick=fid_from_features(ey, er))
 
+def _append(path: Path, row: dict, keys: tuple) -> None:
+    "Add `row` to the CSV at `path`, replacing a row with the same `keys`."
+    old = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    if len(old): old = old[~(old[list(keys)] == pd.Series({k: row[k] for k in keys})).all(axis=1)]
+    pd.concat([old, pd.DataFrame([row])]).to_csv(path, index=False)
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--kimg', type=float, default=24., help='images seen per candidate, in thousands (batch 32)')
     ap.add_argument('--lr', type=float, default=0.0025)
     ap.add_argument('--only', nargs='*', default=list(CANDIDATES))
     ap.add_argument('--max-minutes', type=float, default=None, help='wall-time limit per candidate')
+    ap.add_argument('--budget-kimg', type=float, default=32., help='the equal budget of the comparison (final.csv)')
     a = ap.parse_args(argv)
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     steps = int(round(a.kimg * 1000 / 32))
@@ -129,13 +139,11 @@ def main(argv=None):
         cand, res = run_candidate(name, steps, a.lr, a.max_minutes)
         commit_state(name, res)
         curve(name, cand, res, enc)
-        if inception is not None and res.step >= steps:
+        if inception is not None:   # every stretch ends measured: stretches.csv; the equal-budget table: final.csv
             row = dict(final_scores(name, cand, res.G_ema, enc, inception), step=res.step, kimg=res.step * 32 / 1000,
                        wall_s=float(res.log.wall_s.iloc[-1]) if len(res.log) else None, threads=torch.get_num_threads())
-            path = RESULTS/'final.csv'
-            old = pd.read_csv(path) if path.exists() else pd.DataFrame()
-            old = old[old.candidate != name] if len(old) else old
-            pd.concat([old, pd.DataFrame([row])]).to_csv(path, index=False)
+            _append(RESULTS/'stretches.csv', row, keys=('candidate', 'step'))
+            if res.step == a.budget_kimg * 1000 / 32: _append(RESULTS/'final.csv', row, keys=('candidate',))
             print(json.dumps(row), flush=True)
         print(f'{name}: {res.step} steps, {time.time() - t0:.0f} s this stretch', flush=True)
 
