@@ -145,15 +145,14 @@ def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Disc
           profile: str | Profile | None = None, device=None, resize: bool = False, eval_fn=None, eval_every: int = 0,
           run_dir: str | Path | None = None, snapshot_every: int = 0, snapshot_minutes: float | None = 2.,
           show_progress: bool = True, param: Parameterization | None = None, select: str | None = None,
-          patience: int = 0,
-          **overrides) -> AdaptResult:
+          patience: int = 0, min_steps: int = 0, **overrides) -> AdaptResult:
     """Adapt `source` to `targets` training only what `config.parameterization` exposes.
     `D` is the source discriminator (transferred unless `config.transfer_d=False`); `eval_fn(G_view) -> dict` is
     called every `eval_every` steps and logged; with `run_dir` the run snapshots (every `snapshot_every` steps or
     `snapshot_minutes` minutes, and at the end) and resumes. `param`, a parameterization already built on `source`
     (e.g. a pruned direction to re-tune), replaces the one the config names. With `select`, the name of a metric
     `eval_fn` returns (lower is better), the result is the trained state at its best evaluation, not the last one,
-    and the run stops after `patience` evaluations without a new best (0: never)."""
+    and the run stops after `patience` evaluations without a new best (0: never), not before step `min_steps`."""
     if select is not None and (eval_fn is None or not eval_every):
         raise ValueError("select= chooses among evaluations: give eval_fn and eval_every too")
     device = get_device(device)
@@ -231,7 +230,8 @@ def adapt(source: Generator, targets, config: AdaptConfig | None = None, D: Disc
     callbacks = [Log(config.log_every), Progress(f'adapt {config.parameterization}', show=show_progress)]
     if ema: callbacks.append(EMA(ema, trained, beta=lambda learn, b=0.5 ** (1 / config.ema_half_life): b))
     if eval_fn is not None and eval_every: callbacks.append(Evaluate(evaluate, eval_every))
-    best = KeepBest(select, lambda: ema if ema else trained, patience) if select is not None else None
+    best = KeepBest(select, lambda: ema if ema else trained, patience,
+                    min_step=min_steps) if select is not None else None
     if best is not None: callbacks.append(best)
     if run_dir is not None:
         weights = lambda: {**dict(P.named_parameters()), **{f'D.{n}': p for n, p in D.named_parameters()}}

@@ -435,8 +435,8 @@ def evaluate_generator(source: str, target: str, delta: str | None = None, n: in
     split_seed = split_seed if split_seed is not None else (meta.get('split_seed', 0) if same else 0)
     shot_images, reference = split_target(tgt, shots, split_seed, G.resolution)
     cps = (None, None)
-    if delta is not None and isinstance(fx,
-                                        EmojiEncoder) and isinstance(tgt, str) and is_set_name(src_meta.get('data')):
+    named_sets = isinstance(tgt, str) and is_set_name(src_meta.get('data'))
+    if delta is not None and isinstance(fx, EmojiEncoder) and named_sets:
         cps = tuple(load_meta(s).codepoints for s in (src_meta['data'], tgt))   # `evaluate` drops the empty ones
     n = n or P.n_eval_samples
     metrics = evaluate(G, Gv, shot_images, reference, fx, n, *cps, with_fid_infinity=fid_infinity)

@@ -47,7 +47,7 @@ __all__ = ['CODE_MODULES', 'VALIDATION_SEED', 'code_text', 'code_version', 'sour
            'gap_closed', 'evaluate', 'machine_info', 'ResultsStore', 'run_one', 'compute_row', 'run_grid',
            'study_store', 'study_source', 'run_generators', 'spearman', 'spearman_ci', 'plot_metric']
 
-# %% ../nbs/17_experiments.ipynb #bb4b5771
+# %% ../nbs/17_experiments.ipynb #d8a98658
 CODE_MODULES = (layers_module, generator_module, param_module, losses_module, adapt_module, augment_module,
                 features_module,
                 metrics_module, data_module, benchmark_module)
@@ -96,7 +96,7 @@ class Run:
     """One adaptation run of a grid: source, target, shots, the adaptation config, the evaluation size, and the
     protocol: with `eval_every`, the run is evaluated on the target's validation images every so many steps (KID of
     `n_val` samples), its result is the state at the best evaluation, and it stops after `patience` evaluations
-    without a new best; without, the result is the last state. Either way the numbers are on the test images."""
+    without a new best (not before step `min_steps`); without, the result is the last state. Either way the numbers are on the test images."""
     target: str
     shots: int
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
@@ -106,8 +106,9 @@ class Run:
     eval_every: int = 0
     patience: int = 0
     n_val: int = 200
+    min_steps: int = 0
 
-    _OWN = ('target', 'shots', 'source', 'n_eval', 'split_seed', 'eval_every', 'patience', 'n_val')
+    _OWN = ('target', 'shots', 'source', 'n_eval', 'split_seed', 'eval_every', 'patience', 'n_val', 'min_steps')
     def to_dict(self) -> dict: return dict({k: getattr(self, k) for k in self._OWN}, **self.adapt.to_dict())
     @classmethod
     def from_dict(cls, d: dict) -> 'Run':
@@ -122,16 +123,16 @@ class Run:
 
 def make_grid(targets, parameterizations, seeds=(0,), shots=(10,), source: str = 'noto32', n_eval: int | None = None,
               profile: str | Profile | None = None, eval_every: int = 0, patience: int = 0, n_val: int = 200,
-              **adapt_kwargs) -> list[Run]:
+              min_steps: int = 0, **adapt_kwargs) -> list[Run]:
     """The cartesian product of targets x shots x parameterizations x seeds, as `Run`s sharing `adapt_kwargs` and the
     protocol (`eval_every`, `patience`, `n_val`). Steps, batch size and `n_eval` default to the profile's
     (`adapt_steps`, `adapt_batch_size`, `n_eval_samples`), so studies that declare the same run share its row."""
     n_eval = n_eval if n_eval is not None else get_profile(profile).n_eval_samples
     return [Run(t, n, AdaptConfig.from_profile(profile, parameterization=p, seed=s, **adapt_kwargs), source, n_eval,
-                eval_every=eval_every, patience=patience, n_val=n_val)
+                eval_every=eval_every, patience=patience, n_val=n_val, min_steps=min_steps)
             for t, n, p, s in itertools.product(targets, shots, parameterizations, seeds)]
 
-# %% ../nbs/17_experiments.ipynb #65770e26
+# %% ../nbs/17_experiments.ipynb #ffdb3550
 def load_source(name: str, device='cpu') -> tuple[Generator, Discriminator]:
     """The source G and D: `smoke` (tiny, random, seeded) or a checkpoint `<name>.pt` in `[paths] checkpoints` (or a
     path)."""
@@ -223,8 +224,8 @@ def evaluate(G_source, G_adapted, shots, heldout, extractor: FeatureExtractor, n
                        style_gap_closed=gap_closed(-p_src, -p, -p_real))
     named = lambda cps: [c for c in cps if isinstance(c, str) and c] if cps is not None else []
     source_codepoints, target_codepoints = named(source_codepoints), named(target_codepoints)
-    if isinstance(extractor,
-                  EmojiEncoder) and source_codepoints and target_codepoints:   # sets without codepoints (game-icons): no correspondence
+    # sets without codepoints (game-icons): no correspondence
+    if isinstance(extractor, EmojiEncoder) and source_codepoints and target_codepoints:
         b = torch.cat(kept)[:n_correspondence]
         a = source_samples(G_source, len(b), seed)
         c = cross_domain_correspondence(extractor, a, b, source_codepoints, target_codepoints)
@@ -292,7 +293,7 @@ class ResultsStore:
         "Every row of the store as one tidy table."
         return pd.DataFrame([r for k in self.keys() if (r := self.read(k)) is not None])
 
-# %% ../nbs/17_experiments.ipynb #574f5dc9
+# %% ../nbs/17_experiments.ipynb #a006d295
 VALIDATION_SEED = 555   # the latents of validation evaluations: not the test evaluation's (`evaluate`'s seed 777)
 
 def run_one(run: Run, extractor: FeatureExtractor, device='cpu') -> tuple[dict, bytes]:
@@ -307,7 +308,8 @@ def run_one(run: Run, extractor: FeatureExtractor, device='cpu') -> tuple[dict, 
         def val_kid(Gv) -> dict:
             fake = generator_features(extractor, Gv, run.n_val, seed=VALIDATION_SEED)
             return dict(val_kid=kid(val_feats, fake, n_subsets=20, subset_size=min(len(val_feats), run.n_val)).mean)
-        protocol = dict(eval_fn=val_kid, eval_every=run.eval_every, select='val_kid', patience=run.patience)
+        protocol = dict(eval_fn=val_kid, eval_every=run.eval_every, select='val_kid', patience=run.patience,
+                        min_steps=run.min_steps)
     res = adapt(G, shots, run.adapt, D=D, device=device, show_progress=False, **protocol)
     Gv = res.generator()
     src_cps = target_cps = None

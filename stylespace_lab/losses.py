@@ -29,8 +29,8 @@ __all__ = ['CLIP_MEAN', 'CLIP_STD', 'LOSSES', 'r1_penalty', 'g_adversarial_loss'
 # %% ../nbs/13_losses.ipynb #ac71197e
 def _check_images(x, resolution: int | None = None, name: str = 'images', min_n: int = 1) -> torch.Tensor:
     "Validate a batch of images `[B, 3, R, R]` with a clear message."
-    if not isinstance(x,
-                      torch.Tensor): raise ValueError(f"{name} must be a tensor [B, 3, H, W], got {type(x).__name__}")
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a tensor [B, 3, H, W], got {type(x).__name__}")
     if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"{name} must have shape [B, 3, H, W], got {tuple(x.shape)}")
     if resolution is not None and x.shape[2:] != (resolution, resolution):
         raise ValueError(f"{name} are {x.shape[2]}x{x.shape[3]} but the network is {resolution}x{resolution}")
@@ -251,8 +251,7 @@ def reconstruction_loss(G_t, proj: Projection, targets: torch.Tensor, feature_fn
                         feature_weight: float = 1.) -> torch.Tensor:
     """D3T's reconstruction term: `mean |G_t(w_i) - x_i|` (`pixel='l1'` or `'mse'`) on the projected latents, plus
     `feature_weight` x the feature distance."""
-    if not isinstance(proj,
-                      Projection): raise ValueError("proj must be a Projection (from `project`), got "
+    if not isinstance(proj, Projection): raise ValueError("proj must be a Projection (from `project`), got "
                                                     f"{type(proj).__name__}")
     x = _check_images(targets, G_t.resolution, 'targets')
     if len(x) != len(proj): raise ValueError(f"{len(x)} targets but the projection holds {len(proj)} latents; use "

@@ -58,8 +58,8 @@ def _edits(layout, edits) -> list[tuple[str, int]]:
         edits = list(zip(edits['layer'], edits['channel']))
     out = []
     for e in edits:
-        if not isinstance(e, (tuple,
-                              list)) or len(e) != 2: raise ValueError("each edit must be a (layer, channel) pair, "
+        if not isinstance(e, (tuple, list)) or len(e) != 2:
+            raise ValueError("each edit must be a (layer, channel) pair, "
                                                                       f"got {e!r}")
         channel_index(layout, e[0], e[1])                 # validates both
         out.append((style_layer(layout, e[0]).name, int(e[1])))
@@ -95,8 +95,8 @@ def styles_of(G, latents, space: str = 'z', psi: float = 1.) -> Styles:
     (`space='w'`), or `Styles` as they are."""
     if isinstance(latents, Styles): return latents
     if space not in ('z', 'w'): raise ValueError(f"space must be 'z' or 'w', got {space!r}")
-    if not isinstance(latents,
-                      torch.Tensor): raise ValueError(f"latents must be a tensor [B, {G.z_dim}] (or Styles), got "
+    if not isinstance(latents, torch.Tensor):
+        raise ValueError(f"latents must be a tensor [B, {G.z_dim}] (or Styles), got "
                                                       f"{type(latents).__name__}")
     if space == 'z':
         if latents.ndim == 3: raise ValueError("a 3-d latent is W+: pass space='w'")
@@ -202,8 +202,8 @@ def direction_vector(direction, layout: Sequence[StyleLayer] | None = None) -> t
         return torch.cat(parts)
     if isinstance(direction, Styles) or isinstance(direction, (list, tuple)):
         return torch.cat([d.detach().float().cpu().reshape(-1) for d in direction])
-    if not isinstance(direction,
-                      torch.Tensor): raise ValueError("expected a StyleSpace direction, Styles or a flat tensor, got "
+    if not isinstance(direction, torch.Tensor):
+        raise ValueError("expected a StyleSpace direction, Styles or a flat tensor, got "
                                                       f"{type(direction).__name__}")
     return direction.detach().float().cpu().reshape(-1)
 

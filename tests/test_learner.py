@@ -98,3 +98,12 @@ def test_ema_and_periodic(tmp_path):
 ])
 def test_bad_input(make, message):
     with pytest.raises(ValueError, match=message): make()
+
+
+def test_keep_best_waits_for_min_step_before_stopping():
+    "A metric that first gets worse: patience alone would stop at step 2; min_step keeps the run going to its best."
+    w = torch.nn.Parameter(torch.zeros(1))
+    scores = iter([5., 6., 7., 8., 3., 4., 4., 4., 4., 4.])
+    best = KeepBest('v', lambda: [w], patience=2, min_step=4)
+    learn = Learner(lambda s: {}, 20, [Evaluate(lambda l: dict(v=next(scores)), 1), best]).fit()
+    assert best.best_step == 4 and learn.step == 6
