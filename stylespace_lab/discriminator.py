@@ -17,7 +17,7 @@ from .layers import EqualConv2d, EqualLinear, minibatch_std, precision_context
 # %% auto #0
 __all__ = ['DiscriminatorBlock', 'DiscriminatorEpilogue', 'Discriminator']
 
-# %% ../nbs/03_discriminator.ipynb #f7a25b4f
+# %% ../nbs/03_discriminator.ipynb #85bfaf47
 class DiscriminatorBlock(nn.Module):
     "Residual block: conv, conv with 2x down, plus a 1x1 downsampling skip; both paths scaled by 1/sqrt(2)."
     def __init__(self, in_ch: int, out_ch: int):
@@ -53,8 +53,8 @@ class Discriminator(nn.Module):
         ch = self.cfg.channels
         R = self.cfg.resolution
         self.from_rgb = EqualConv2d(3, ch(R), 1)
-        self.blocks = nn.ModuleDict({f'b{r}': DiscriminatorBlock(ch(r),
-                                                                 ch(r // 2)) for r in reversed(self.cfg.resolutions) if r > 4})
+        self.blocks = nn.ModuleDict({f'b{r}': DiscriminatorBlock(ch(r), ch(r // 2))
+                                     for r in reversed(self.cfg.resolutions) if r > 4})
         self.epilogue = DiscriminatorEpilogue(ch(4), mbstd_group, mbstd_channels)
         self.precision = 'fp32'   # or 'bf16'/'fp16': mixed precision under autocast (layers.configure_speed)
 

@@ -19,7 +19,7 @@ __all__ = ['LRELU_GAIN', 'IMPLS', 'NOISE_MODES', 'PRECISIONS', 'bias_act', 'Equa
            'modulated_torgb', 'StyledConv', 'ToRGB', 'EqualConv2d', 'minibatch_std', 'precision_context',
            'configure_speed', 'speed_settings', 'compile_or_eager']
 
-# %% ../nbs/01_layers.ipynb #601eb742
+# %% ../nbs/01_layers.ipynb #daf7d3e7
 LRELU_GAIN = math.sqrt(2)
 
 def bias_act(x: torch.Tensor, bias: torch.Tensor | None = None, act: str | None = 'lrelu',
@@ -30,7 +30,7 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor | None = None, act: str | None 
     if act is None or act == 'linear': return x if gain is None else x * gain
     raise ValueError(f"unknown activation {act!r}; use 'lrelu' or None")
 
-# %% ../nbs/01_layers.ipynb #43d6ecc3
+# %% ../nbs/01_layers.ipynb #3a30807a
 class EqualLinear(nn.Module):
     "Fully connected layer with equalized learning rate, optional bias (init `bias_init`) and activation."
     def __init__(self, in_dim: int, out_dim: int, bias: bool = True, bias_init: float = 0., lr_mul: float = 1.,
@@ -46,7 +46,8 @@ class EqualLinear(nn.Module):
         if self.act is None: return F.linear(x, w.to(x.dtype), None if b is None else b.to(x.dtype))
         return bias_act(F.linear(x, w.to(x.dtype)), b, self.act)
 
-    def extra_repr(self): return f"{self.weight.shape[1]} -> {self.weight.shape[0]}, lr_mul={self.lr_mul}, act={self.act}"
+    def extra_repr(self):
+        return f"{self.weight.shape[1]} -> {self.weight.shape[0]}, lr_mul={self.lr_mul}, act={self.act}"
 
 # %% ../nbs/01_layers.ipynb #e9712c1a
 def fir_kernel(taps=(1, 3, 3, 1)) -> torch.Tensor:
@@ -136,7 +137,7 @@ def modulated_torgb(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor,
     out = torch.baddbmm(bias.to(x.dtype)[None, None, :], pixels, w.transpose(1, 2))   # [B, HW, O]
     return out.transpose(1, 2).reshape(B, -1, H, W).contiguous()
 
-# %% ../nbs/01_layers.ipynb #c2d7481d
+# %% ../nbs/01_layers.ipynb #1608b388
 NOISE_MODES = ('random', 'const', 'none')
 
 class StyledConv(nn.Module):
@@ -190,7 +191,7 @@ class ToRGB(nn.Module):
         return bias_act(modulated_conv2d(x, self.weight * self.weight_gain, s, demodulate=False, fused=self.fused),
                         self.bias, act=None)
 
-# %% ../nbs/01_layers.ipynb #af3e564a
+# %% ../nbs/01_layers.ipynb #da51f674
 class EqualConv2d(nn.Module):
     "Conv with equalized learning rate; `down=True` filters with the FIR kernel and strides by 2; `impl`: the path."
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, bias: bool = True, act: str | None = 'lrelu',
@@ -230,7 +231,8 @@ class EqualConv2d(nn.Module):
         if self.act is None or self.act == 'linear': return x
         raise ValueError(f"unknown activation {self.act!r}; use 'lrelu' or None")
 
-    def extra_repr(self): return f"{self.weight.shape[1]} -> {self.weight.shape[0]}, k={self.k}, down={self.down}, act={self.act}"
+    def extra_repr(self):
+        return f"{self.weight.shape[1]} -> {self.weight.shape[0]}, k={self.k}, down={self.down}, act={self.act}"
 
 # %% ../nbs/01_layers.ipynb #dbb17b48
 def minibatch_std(x: torch.Tensor, group_size: int = 4, n_channels: int = 1) -> torch.Tensor:

@@ -26,7 +26,7 @@ __all__ = ['CLIP_MEAN', 'CLIP_STD', 'LOSSES', 'r1_penalty', 'g_adversarial_loss'
            'paired_synthesis', 'd_feature_fn', 'Projection', 'project', 'reconstruction_loss', 'd_distillation_loss',
            'load_clip_image_encoder', 'ClipDirectionalLoss', 'LossInfo', 'losses_table']
 
-# %% ../nbs/13_losses.ipynb #ac71197e
+# %% ../nbs/13_losses.ipynb #7411fcb2
 def _check_images(x, resolution: int | None = None, name: str = 'images', min_n: int = 1) -> torch.Tensor:
     "Validate a batch of images `[B, 3, R, R]` with a clear message."
     if not isinstance(x, torch.Tensor):
@@ -37,7 +37,7 @@ def _check_images(x, resolution: int | None = None, name: str = 'images', min_n:
     if len(x) < min_n: raise ValueError(f"{name}: need a batch of at least {min_n}, got {len(x)}")
     return x
 
-# %% ../nbs/13_losses.ipynb #e430faeb
+# %% ../nbs/13_losses.ipynb #5a8dbf9f
 def r1_penalty(D, real: torch.Tensor, augment=None) -> tuple[torch.Tensor, torch.Tensor]:
     "`(logits, E||grad_x D(x)||^2)` for reals `x`; the logits are reusable for the main D loss."
     real = real.detach().requires_grad_(True)
@@ -70,7 +70,7 @@ def d_adversarial_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, aug
         logs['r1'] = pen.detach()
     return loss, logs
 
-# %% ../nbs/13_losses.ipynb #b05a542b
+# %% ../nbs/13_losses.ipynb #6541707a
 def freeze_d(D: Discriminator, k: int) -> list[str]:
     """FreezeD: freeze `from_rgb` and the first `k` blocks (input side), unfreeze the rest; return the frozen parameter
     names."""
@@ -86,7 +86,7 @@ def freeze_d(D: Discriminator, k: int) -> list[str]:
         if f: frozen.append(n)
     return frozen
 
-# %% ../nbs/13_losses.ipynb #ac981371
+# %% ../nbs/13_losses.ipynb #c5971a16
 def _relation_logp(f: torch.Tensor) -> torch.Tensor:
     "For features `[B, ...]`: `[B, B-1]` log-softmax over `j != i` of the cosine similarity of sample `i` to `j`."
     f = F.normalize(f.flatten(1).float(), dim=1)
@@ -137,7 +137,7 @@ def paired_synthesis(G_src, G_tgt, w: torch.Tensor, noise: str = 'random', gener
     img_t, f_t = G_tgt.synthesis(G_tgt.styles(w), noise, return_features=True)
     return img_s, img_t, f_s, f_t
 
-# %% ../nbs/13_losses.ipynb #5eaa6744
+# %% ../nbs/13_losses.ipynb #879bd243
 def _feature_dist(fa, fb) -> torch.Tensor:
     """Per-sample mean squared distance of two feature outputs (a tensor, or a dict/list of tensors, averaged over
     entries)."""
@@ -154,7 +154,8 @@ def d_feature_fn(D: Discriminator, levels: list[str] | None = None) -> Callable:
     if bad: raise ValueError(f"unknown discriminator level(s) {bad}; valid: {', '.join(valid)}")
     def fn(images):
         _, f = D(images, return_features=True)
-        return {l: f[l] * torch.rsqrt(f[l].flatten(1).square().mean(1) + 1e-8).view(-1, *[1] * (f[l].ndim - 1)) for l in levels}
+        scale = lambda t: torch.rsqrt(t.flatten(1).square().mean(1) + 1e-8).view(-1, *[1] * (t.ndim - 1))
+        return {l: f[l] * scale(f[l]) for l in levels}
     return fn
 
 @dataclass
@@ -201,8 +202,8 @@ def project(G, images: torch.Tensor, steps: int = 300, lr: float = 0.1, w_plus: 
     x = _check_images(images, G.resolution, 'images').detach()
     if steps < 0: raise ValueError(f"steps must be >= 0, got {steps}")
     if lr <= 0: raise ValueError(f"lr must be > 0, got {lr}")
-    if noise not in ('const',
-                     'none'): raise ValueError(f"projection needs deterministic noise: 'const' or 'none', got {noise!r}")
+    if noise not in ('const', 'none'):
+        raise ValueError(f"projection needs deterministic noise: 'const' or 'none', got {noise!r}")
     device = _device(G)
     x = x.to(device)
     N, g = len(x), torch.Generator().manual_seed(seed)
@@ -264,7 +265,7 @@ def reconstruction_loss(G_t, proj: Projection, targets: torch.Tensor, feature_fn
     if feature_fn is not None: loss = loss + feature_weight * _feature_dist(feature_fn(img), feature_fn(x)).mean()
     return loss
 
-# %% ../nbs/13_losses.ipynb #5a05f596
+# %% ../nbs/13_losses.ipynb #08793435
 def d_distillation_loss(D_src: Discriminator, D_tgt: Discriminator, images: torch.Tensor,
                         levels: list[str] | None = None,
                         weights: dict[str, float] | list[float] | None = None, kind: str = 'l2') -> torch.Tensor:
@@ -296,7 +297,7 @@ def d_distillation_loss(D_src: Discriminator, D_tgt: Discriminator, images: torc
         total = total + weights[l] * d.mean()
     return total
 
-# %% ../nbs/13_losses.ipynb #4b03fc98
+# %% ../nbs/13_losses.ipynb #3730d724
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 _CLIP_HOWTO = ("The CLIP directional loss needs a TorchScript CLIP image encoder as a local file: an OpenAI JIT "
@@ -313,10 +314,11 @@ def load_clip_image_encoder(path: str | Path | None = None, device='cpu') -> nn.
     if p is None: raise FileNotFoundError(f"no CLIP weights given ([paths] clip_weights is empty). {_CLIP_HOWTO}")
     if not p.is_file(): raise FileNotFoundError(f"CLIP weights file {p} does not exist. {_CLIP_HOWTO}")
     try:
-        with warnings.catch_warnings():   # torch 2.13 deprecates TorchScript, but published CLIP checkpoints are TorchScript files
+        with warnings.catch_warnings():   # torch 2.13 deprecates TorchScript, the format of published CLIP files
             warnings.simplefilter('ignore', DeprecationWarning)
             return torch.jit.load(str(p), map_location=device)
-    except Exception as e: raise ValueError(f"{p} is not a TorchScript file ({type(e).__name__}). {_CLIP_HOWTO}") from None
+    except Exception as e:
+        raise ValueError(f"{p} is not a TorchScript file ({type(e).__name__}). {_CLIP_HOWTO}") from None
 
 class ClipDirectionalLoss(nn.Module):
     """StyleGAN-NADA's directional loss with an image-defined domain direction (mean target embedding - mean source
@@ -331,7 +333,8 @@ class ClipDirectionalLoss(nn.Module):
         self.register_buffer('mean', torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer('std', torch.tensor(std).view(1, 3, 1, 1))
         self.register_buffer('direction', None)
-        if (source_images is None) != (target_images is None): raise ValueError("give both source_images and target_images (or neither, and call set_domain later)")
+        if (source_images is None) != (target_images is None):
+            raise ValueError("give both source_images and target_images (or neither, and call set_domain later)")
         if source_images is not None: self.set_domain(source_images, target_images)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -363,7 +366,7 @@ class ClipDirectionalLoss(nn.Module):
         delta = self.encode(tgt_images) - es
         return (1 - F.cosine_similarity(delta, self.direction[None].to(delta), dim=1, eps=1e-8)).mean()
 
-# %% ../nbs/13_losses.ipynb #d2b587cd
+# %% ../nbs/13_losses.ipynb #1535b342
 @dataclass(frozen=True)
 class LossInfo:
     """A loss of the adaptation loop: its functions, the network it trains, its paper, default weight, and how the loop

@@ -35,7 +35,7 @@ def overridden(module: nn.Module, tensors: dict[str, torch.Tensor]):
     finally:
         for m, attr, p in reversed(saved): m._parameters[attr] = p
 
-# %% ../nbs/12_parameterizations.ipynb #354527d3
+# %% ../nbs/12_parameterizations.ipynb #f10a4d8e
 class Parameterization(nn.Module):
     """A set of trainable tensors on top of a frozen source generator. Subclasses set `weight_overrides` and/or
     `transform_styles`."""
@@ -125,14 +125,15 @@ class AdaptedGenerator(nn.Module):
         try: return super().__getattr__(k)
         except AttributeError: return getattr(self.__dict__['source'], k)
 
-# %% ../nbs/12_parameterizations.ipynb #fe1b0b28
+# %% ../nbs/12_parameterizations.ipynb #17ecd29f
 GROUP_ALIASES = {'full': PARAM_GROUPS, 'synthesis': ('conv', 'torgb', 'noise')}
 
 def parse_group_spec(spec: str) -> tuple[tuple[str, ...], tuple[int, int] | None]:
     """`'affine@16'` -> `(('affine',), (16, 16))`; `'conv@8-16'` -> `(('conv',), (8, 16))`; `'full'` -> all groups, no
     band."""
     m = re.fullmatch(r'([a-z_]+)(?:@(\d+)(?:-(\d+))?)?', spec)
-    if not m: raise ValueError(f"cannot parse parameter group spec {spec!r}; examples: 'affine', 'conv@16', 'conv@8-16'")
+    if not m:
+        raise ValueError(f"cannot parse parameter group spec {spec!r}; examples: 'affine', 'conv@16', 'conv@8-16'")
     name, lo, hi = m.groups()
     groups = GROUP_ALIASES.get(name, (name,))
     unknown = [g for g in groups if g not in PARAM_GROUPS]
@@ -151,8 +152,9 @@ class Finetune(Parameterization):
         if band and 'mapping' in groups: raise ValueError("the mapping network has no resolution: use 'mapping' "
                                                           "without @")
         self.spec, self.name = spec, spec
+        in_band = lambda r: band is None or r is None or band[0] <= r <= band[1]
         self.names = [n for n, _ in source.named_parameters()
-                      if param_group(n)[0] in groups and (band is None or param_group(n)[1] is None or band[0] <= param_group(n)[1] <= band[1])]
+                      if param_group(n)[0] in groups and in_band(param_group(n)[1])]
         if not self.names: raise ValueError(f"{spec!r} selects no parameters of this generator")
         src = dict(source.named_parameters())
         self.deltas = nn.ParameterDict({n.replace('.',
@@ -163,7 +165,7 @@ class Finetune(Parameterization):
         return {n: src[n] + self.deltas[n.replace('.', '__')] for n in self.names}
     def config(self) -> dict: return dict(spec=self.spec)
 
-# %% ../nbs/12_parameterizations.ipynb #66cb7313
+# %% ../nbs/12_parameterizations.ipynb #96f81c3c
 class StyleSpaceDirection(Parameterization):
     "`s_l <- s_l + d_l`: one zero-initialised offset per style channel (all layers, or `layers='conv'`)."
     name, default_lr = 'stylespace', 0.01
@@ -225,7 +227,7 @@ class StyleSpaceSparse(StyleSpaceDirection):
     def n_params(self) -> int: return int(self.mask.sum())
     def config(self) -> dict: return dict(layers=self.layers, keep=self.keep)
 
-# %% ../nbs/12_parameterizations.ipynb #385d9bbc
+# %% ../nbs/12_parameterizations.ipynb #1a183a65
 def _default_block(G: Generator) -> int: return min(64, G.resolution // 2)
 
 class BlockOffsets(nn.Module):
@@ -291,7 +293,7 @@ class AffineLightPlus(Parameterization):
     def config(self) -> dict: return dict(rank=self.rank, block=self.block_offsets.block, train_c=self.train_c,
                                           seed=self.seed)
 
-# %% ../nbs/12_parameterizations.ipynb #bf739de0
+# %% ../nbs/12_parameterizations.ipynb #69ce4bed
 class DomMod(Parameterization):
     "DomMod: `W_l * (1 + d_l)` with one zero-initialised factor per input channel of every modulated conv."
     name, default_lr = 'dommod', 0.01
@@ -299,13 +301,13 @@ class DomMod(Parameterization):
         super().__init__(source)
         self.names = [f'synthesis.blocks.{l.name}.weight' for l in source.style_layout if l.kind == 'conv']
         src = dict(source.named_parameters())
-        self.factors = nn.ParameterDict({n.replace('.',
-                                                   '__'): nn.Parameter(torch.zeros(src[n].shape[1], device=src[n].device)) for n in self.names})
+        zeros = lambda n: nn.Parameter(torch.zeros(src[n].shape[1], device=src[n].device))
+        self.factors = nn.ParameterDict({n.replace('.', '__'): zeros(n) for n in self.names})
     def weight_overrides(self) -> dict[str, torch.Tensor]:
         src = dict(self.source.named_parameters())
         return {n: src[n] * (1 + self.factors[n.replace('.', '__')])[None, :, None, None] for n in self.names}
 
-# %% ../nbs/12_parameterizations.ipynb #6ecc59e0
+# %% ../nbs/12_parameterizations.ipynb #ddac7619
 PARAMETERIZATIONS = {
     'full': Finetune, 'mapping': Finetune, 'affine': Finetune, 'synthesis': Finetune, 'conv': Finetune,
     'torgb': Finetune, 'noise': Finetune, 'const': Finetune,

@@ -139,7 +139,7 @@ def _warm_start(path, g_cfg: GeneratorConfig, device) -> dict:
     if missing: raise ValueError(f"{path} lacks {missing}: a warm start needs G_ema and D (G defaults to G_ema)")
     return ck
 
-# %% ../nbs/15_train.ipynb #8e57684f
+# %% ../nbs/15_train.ipynb #6579ac61
 def train(images, run_dir: str | Path, g_cfg: GeneratorConfig | None = None, cfg: TrainConfig | None = None,
           profile: str | Profile | None = None, device=None, resume: bool = True, max_minutes: float | None = None,
           meta: dict | None = None, init_from: str | Path | None = None) -> TrainResult:
@@ -211,8 +211,8 @@ def train(images, run_dir: str | Path, g_cfg: GeneratorConfig | None = None, cfg
             st.aug_p, st.pl_mean, st.ada_acc = ts['aug_p'], ts['pl_mean'].to(device), ts['ada_acc'].to(device)
             return dict(step=ts['step'], wall_s=ts['wall_s'], rng=ts['rng'], path=ck['run_state_file'])
         if init is not None:
-            G.load_state_dict(init.get('G',
-                                       init['G_ema'])); G_ema.load_state_dict(init['G_ema']); D.load_state_dict(init['D'])
+            G.load_state_dict(init.get('G', init['G_ema'])); G_ema.load_state_dict(init['G_ema'])
+            D.load_state_dict(init['D'])
             return dict(step=int(init['meta'].get('step', 0)), wall_s=float(init['meta'].get('wall_s', 0.)), rng=None,
                         path=init_from)
         return None
