@@ -20,7 +20,7 @@ from .core import TrainingDiverged, atomic_write, forked_rng, progress
 __all__ = ['Callback', 'rng_state', 'set_rng_state', 'Learner', 'check_finite', 'last_good_state', 'Log', 'EMA', 'Snapshot',
            'Periodic', 'Evaluate', 'Progress', 'TimeLimit', 'KeepBest']
 
-# %% ../nbs/14_learner.ipynb #85007348
+# %% ../nbs/14_learner.ipynb #99da8aff
 class Callback:
     "A piece of the loop's work; override `resume`, `before_fit`, `after_step`, `after_fit`. Lower `order` runs first."
     order = 0
@@ -51,7 +51,7 @@ class Learner:
         self.step_fn, self.steps, self.device = step_fn, steps, _device_of(device)
         self.callbacks = sorted(callbacks, key=lambda cb: cb.order)
         self.step, self.start_step, self.wall_s, self.rows, self.losses, self.stop = 0, 0, 0., [], {}, False
-        self._t = None
+        self._t, self._last_snapshot = None, None   # (step, path) of the last good state written
 
     def _call(self, hook: str):
         for cb in self.callbacks: getattr(cb, hook)(self)
@@ -89,12 +89,7 @@ class Learner:
             if hasattr(cb, 'load_state_dict') and cb.name in st.get('callbacks',
                                                                     {}): cb.load_state_dict(st['callbacks'][cb.name])
 
-    def __getattr__(self, name):   # `learn.log` etc.: the callback of that name
-        for cb in self.__dict__.get('callbacks', []):
-            if getattr(cb, 'name', None) == name: return cb
-        raise AttributeError(name)
-
-# %% ../nbs/14_learner.ipynb #d7061fcd
+# %% ../nbs/14_learner.ipynb #c175b520
 def check_finite(tensors: dict[str, torch.Tensor], when: str, last_good: str) -> None:
     "Raise `TrainingDiverged` naming the first non-finite tensor of `tensors` (name -> tensor) and `last_good`."
     for name, t in tensors.items():
@@ -103,7 +98,7 @@ def check_finite(tensors: dict[str, torch.Tensor], when: str, last_good: str) ->
 
 def last_good_state(learn: Learner) -> str:
     "Where the run's last good state is, for a divergence message."
-    snap = getattr(learn, '_last_snapshot', None)
+    snap = learn._last_snapshot
     return (f"the last good state (step {snap[0]}) is {snap[1]}" if snap else
             "no state was written yet (lower the learning rate and start again)")
 
@@ -150,7 +145,7 @@ class EMA(Callback):
         torch._foreach_lerp_(self.ema, [p.detach() for p in self.live], 1 - self.beta(learn))
         for b_ema, b in self.buffers: b_ema.copy_(b)
 
-# %% ../nbs/14_learner.ipynb #05b6fdee
+# %% ../nbs/14_learner.ipynb #11bb267c
 class Snapshot(Callback):
     "Write `write(learn, loop_state)` every `every_steps` steps / `every_minutes` minutes and at the end; resume first."
     name, order = 'snapshot', 20
@@ -178,9 +173,9 @@ class Snapshot(Callback):
     def after_step(self, learn):
         if self.due(learn): self.save(learn)
     def after_fit(self, learn):
-        if getattr(learn, '_last_snapshot', (None,))[0] != learn.step: self.save(learn)
+        if (learn._last_snapshot or (None,))[0] != learn.step: self.save(learn)
 
-# %% ../nbs/14_learner.ipynb #42bc618f
+# %% ../nbs/14_learner.ipynb #cae10517
 class Periodic(Callback):
     "Call `fn(learn)` every `every` steps (0: never)."
     order = 15   # after Log wrote the row of this step, before Snapshot saves it
