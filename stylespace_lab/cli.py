@@ -117,7 +117,7 @@ def _one_line_warnings(prefix: str):
         yield
 
 def main(argv: list[str] | None = None) -> int:
-    "Entry point of `stylespace-lab`; returns the exit code (2 on bad input)."
+    "Entry point of `stylespace-lab`; returns the exit code (2 on bad input; a command may return its own, e.g. 3)."
     args = build_parser().parse_args(argv)
     prefix = f"stylespace-lab {args.command}"
     from stylespace_lab.core import TrainingDiverged, get_profile, load_settings
@@ -125,11 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         with _one_line_warnings(prefix):
             load_settings()                                           # settings read and checked before any work
             if hasattr(args, 'profile'): get_profile(args.profile)
-            args.fn(args)
+            rc = args.fn(args)
     except (UserError, ValueError, FileNotFoundError, NotADirectoryError, TrainingDiverged) as e:
         print(f"{prefix}: error: {_one_line(e)}", file=sys.stderr)
         return 2
-    return 0
+    return rc or 0
 
 # %% ../nbs/18_cli.ipynb #76651eb1
 def load_source_checkpoint(source: str, device='cpu'):
@@ -546,10 +546,12 @@ def write_source_samples(profile: str | None = None, n: int = 64) -> Path:
     return save_grid(imgs, figures_dir(profile)/'source_samples.png', nrow=8, scale=2)
 
 def run_study(profile: str = 'cpu', notebooks: list[str] | None = None, nbs_path: str | Path = 'nbs',
-              log=print, recompute: bool = False) -> list[Path]:
+              log=print, recompute: bool = False, max_minutes: float | None = None) -> list[Path]:
     """Build missing benchmark data, then run the study notebooks that exist (or `notebooks`) under `profile`; return
     the figure files written. The notebooks read their runs from the results store and compute only what is missing
-    or stale; `recompute` computes every run again."""
+    or stale; `recompute` computes every run again. With `max_minutes`, no run starts after that many minutes: a
+    notebook whose grid is not complete stops at its grid (its finished runs are kept) and is named in
+    `run_study.incomplete`; the same command continues."""
     from stylespace_lab.core import figures_dir, get_profile
     get_profile(profile)   # a clear error for an unknown profile before any work
     nbs = Path(nbs_path)
@@ -567,10 +569,19 @@ def run_study(profile: str = 'cpu', notebooks: list[str] | None = None, nbs_path
     log(f"benchmark data: {len(data)} sets ready" + (f" (built now: {', '.join(built)})" if built else " (all cached)"))
     written = [write_source_samples(profile)]
     if recompute: os.environ['STYLESPACE_LAB_RECOMPUTE'] = '1'   # read by experiments.run_grid in the notebooks
+    from stylespace_lab.experiments import GridIncomplete
+    run_study.incomplete = {}
     for i, n in enumerate(names, 1):
         t = time.time()
+        if max_minutes is not None:   # what is left of the limit, read by experiments.run_grid in the notebook
+            left = max_minutes - (t - start) / 60
+            if left <= 0: run_study.incomplete[n] = 'not started: out of time'; continue
+            os.environ['STYLESPACE_LAB_GRID_MINUTES'] = str(left)
         log(f"[{i}/{len(names)}] {n} ({profile}) ...")
-        run_notebook(nbs/f'{n}.ipynb', profile)
+        try: run_notebook(nbs/f'{n}.ipynb', profile)
+        except GridIncomplete as e:
+            run_study.incomplete[n] = str(e); log(f"[{i}/{len(names)}] {n} incomplete: {e}"); continue
+        finally: os.environ.pop('STYLESPACE_LAB_GRID_MINUTES', None)
         log(f"[{i}/{len(names)}] {n} done in {time.time() - t:.0f} s")
     figs = figures_dir(profile)
     return sorted({*written, *(p for p in figs.glob('*') if p.is_file() and p.stat().st_mtime >= start)})
@@ -582,12 +593,21 @@ def _study_args(sp):
     sp.add_argument('--nbs', default='nbs', help='the notebook folder of the repository checkout')
     sp.add_argument('--recompute', action='store_true',
                     help='compute every run again instead of reading the results store (hours on a CPU)')
+    sp.add_argument('--max-minutes', type=float, default=None,
+                    help='start no run after this many minutes; the finished runs stay in the store, and the same '
+                         'command continues (exit code 3 while a study is incomplete)')
 
 @subcommand('study', 'Build missing benchmark data, run the analysis notebooks top to bottom with a profile, and write '
             'the figures.',
             'stylespace-lab study --profile cpu', _study_args)
 def _cmd_study(a):
     from stylespace_lab.core import figures_dir
-    written = run_study(profile=a.profile, notebooks=a.notebooks or None, nbs_path=a.nbs, recompute=a.recompute)
+    if a.max_minutes is not None and a.max_minutes <= 0:
+        raise UserError(f"--max-minutes must be > 0, got {a.max_minutes:g}")
+    written = run_study(profile=a.profile, notebooks=a.notebooks or None, nbs_path=a.nbs, recompute=a.recompute,
+                        max_minutes=a.max_minutes)
     print(f"figures written ({len(written)}) to {figures_dir(a.profile)}:")
     for p in written: print(f"  {p.name}")
+    if run_study.incomplete:
+        for n, why in run_study.incomplete.items(): print(f"incomplete: {n}: {why}")
+        return 3

@@ -37,6 +37,10 @@ SUBSETS = {
     'smileys': dict(categories=('Smileys & Emotion',)),
     'smileys-people': dict(categories=('Smileys & Emotion', 'People & Body'), base_only=True),
     'base': dict(base_only=True),
+    # other content: with the source's own vendor, a pure content shift; with another vendor, content and style
+    'animals': dict(categories=('Animals & Nature',)),
+    'food': dict(categories=('Food & Drink',)),
+    'objects': dict(categories=('Objects',)),
 }
 
 def split_set_name(name: str) -> tuple[str, str | None]:

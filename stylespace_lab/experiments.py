@@ -44,10 +44,11 @@ from .metrics import (cross_domain_correspondence, diversity, fid_from_features,
                                     kid, prdc)
 
 # %% auto #0
-__all__ = ['CODE_MODULES', 'VALIDATION_SEED', 'code_text', 'code_version', 'source_path', 'source_fingerprint', 'Run',
-           'make_grid', 'load_source', 'real_features', 'source_samples', 'style_probabilities', 'style_probability',
-           'gap_closed', 'evaluate', 'machine_info', 'ResultsStore', 'run_one', 'compute_row', 'run_grid',
-           'study_store', 'study_source', 'run_generators', 'spearman', 'spearman_ci', 'plot_metric']
+__all__ = ['CODE_MODULES', 'VALIDATION_SEED', 'code_text', 'code_closure', 'code_version', 'source_path', 'source_fingerprint',
+           'Run', 'make_grid', 'load_source', 'real_features', 'source_samples', 'style_probabilities',
+           'style_probability', 'gap_closed', 'evaluate', 'machine_info', 'ResultsStore', 'run_one', 'compute_row',
+           'GridIncomplete', 'run_grid', 'study_store', 'study_source', 'run_generators', 'spearman', 'spearman_ci',
+           'hierarchical_bootstrap', 'verdict', 'plot_metric']
 
 # %% ../nbs/17_experiments.ipynb #d23a0d69
 CODE_MODULES = (layers_module, generator_module, param_module, losses_module, adapt_module, augment_module,
@@ -67,14 +68,47 @@ def code_text(source: str) -> str:
             node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree)
 
-def code_version(modules=CODE_MODULES) -> str:
-    """A short hash of the code of `modules` (the parts a run exercises) and of this module's `run_one` and
-    `evaluate` (how a run is measured), as exported; comments and docstrings do not count (`code_text`)."""
+def _defined_names(node) -> list[str]:
+    "The top-level names a module-level statement defines (none for imports and `__all__`)."
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): return [node.name]
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+        node, (ast.AnnAssign, ast.AugAssign)) else []
+    return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name) and n.id != '__all__']
+
+def _referenced_names(node) -> set[str]:
+    "Every name a statement reads: bare names and attribute names (`x.f` may be a patched `f`)."
+    return {n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node)
+            if isinstance(n, (ast.Name, ast.Attribute))}
+
+def code_closure(sources, roots) -> dict[str, str]:
+    """The module-level definitions of Python `sources` that `roots` reach by name, transitively, each as its
+    `code_text`; statements that define nothing and import nothing (a loop that registers things) always count. A
+    name defined in several sources counts in all of them: a superset, never a miss."""
+    defs, always = {}, []
+    for src in sources:
+        for node in ast.parse(textwrap.dedent(src)).body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)): continue
+            names = _defined_names(node)
+            if names:
+                for n in names: defs.setdefault(n, []).append(node)
+            elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)): always.append(node)
+    todo = list(roots) + [n for node in always for n in _referenced_names(node)]
+    seen = {}
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in defs: continue
+        seen[name] = '\n'.join(code_text(ast.unparse(node)) for node in defs[name])
+        todo += [n for node in defs[name] for n in _referenced_names(node)]
+    seen.update({f'<statement {i}>': code_text(ast.unparse(node)) for i, node in enumerate(always)})
+    return seen
+
+def code_version(modules=CODE_MODULES, roots=('run_one', 'evaluate')) -> str:
+    """A short hash of the code a run exercises: the definitions in `modules` and in this module (as exported) that
+    `run_one` and `evaluate` reach (`code_closure`), without comments or docstrings (`code_text`). Adding an unused
+    function keeps the rows; changing one a run calls, however indirectly, marks them stale."""
     import stylespace_lab.experiments as exported   # the notebook's own definitions have no source file to hash
-    h = hashlib.sha1()
-    for m in modules: h.update(code_text(inspect.getsource(m)).encode())
-    for f in ('run_one', 'evaluate'): h.update(code_text(inspect.getsource(getattr(exported, f))).encode())
-    return h.hexdigest()[:12]
+    closure = code_closure([inspect.getsource(m) for m in (*modules, exported)], roots)
+    return hashlib.sha1(json.dumps(sorted(closure.items())).encode()).hexdigest()[:12]
 
 _FINGERPRINTS: dict = {}
 
@@ -353,20 +387,36 @@ def compute_row(run: dict, key: str, version: str, extractor: FeatureExtractor |
     return dict(row, code_version=version, run_s=round(time.time() - t, 2), created=time.time(),
                 **machine_info()), delta
 
+class GridIncomplete(RuntimeError):
+    "A grid stopped at its time limit: `left` of its `total` runs are not in the store yet."
+    def __init__(self, left: int, total: int, minutes: float | None):
+        self.left, self.total = left, total
+        super().__init__(f"{left} of {total} runs are not in the store yet (stopped after {minutes:g} minutes); the "
+                         "finished ones are kept: run the same grid again to continue")
+
+def _grid_minutes_from_env() -> float | None:
+    v = os.environ.get('STYLESPACE_LAB_GRID_MINUTES', '')
+    try: return float(v) if v else None
+    except ValueError: raise ValueError(f"STYLESPACE_LAB_GRID_MINUTES must be a number of minutes, got {v!r}") from None
+
 def _recompute_from_env() -> bool: return os.environ.get('STYLESPACE_LAB_RECOMPUTE', '') not in ('', '0')
 
 def run_grid(runs: list[Run], store: ResultsStore | str | Path | None = None, extractor: FeatureExtractor | None = None,
              device='cpu', retry_failed: bool = False, recompute: bool | None = None, show_progress: bool = True,
-             workers: int = 1, executor=None) -> pd.DataFrame:
+             workers: int = 1, executor=None, max_minutes: float | None = None) -> pd.DataFrame:
     """Every run's row, read from `store` (default: `study_store()`) or computed there: missing, stale, failed (with
     `retry_failed`) or all (`recompute`). `executor` (anything with `submit`, e.g. `client.get_executor()` of a Dask
-    cluster) or `workers > 1` (a local pool of one-thread processes) computes in parallel."""
+    cluster) or `workers > 1` (a local pool of one-thread processes) computes in parallel. With `max_minutes` (or the
+    setting `STYLESPACE_LAB_GRID_MINUTES`), no run starts after that many minutes: the finished ones are in the store
+    and `GridIncomplete` says how many are left (the same call continues)."""
     store = store if isinstance(store, ResultsStore) else ResultsStore(store) if store is not None else study_store()
     recompute = _recompute_from_env() if recompute is None else recompute
-    version = code_version()
+    version, done = code_version(), set()
     keys = [run.key() for run in runs]
     redo = {'missing', 'stale'} | ({'failed'} if retry_failed else set()) | ({'ok', 'failed'} if recompute else set())
     todo = list({k: r for k, r in zip(keys, runs) if store.state(k, version) in redo}.items())
+    max_minutes = _grid_minutes_from_env() if max_minutes is None else max_minutes
+    deadline = time.time() + 60 * max_minutes if max_minutes is not None else float('inf')
     own_pool = executor is None and workers > 1 and len(todo) > 1
     if own_pool:
         executor = ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'))
@@ -374,16 +424,20 @@ def run_grid(runs: list[Run], store: ResultsStore | str | Path | None = None, ex
         if executor is not None and todo:
             env = {k: v for k, v in os.environ.items() if k.startswith('STYLESPACE_LAB_')}
             from stylespace_lab import experiments   # the module's own function: workers import it by name
-            futures = [executor.submit(experiments.compute_row, run.to_dict(), key, version, extractor, str(device),
-                                       env, 1)
-                       for key, run in todo]
+            futures = {executor.submit(experiments.compute_row, run.to_dict(), key, version, extractor, str(device),
+                                       env, 1): key for key, run in todo}
             for f in progress(as_completed(futures), total=len(futures), desc='grid', disable=not show_progress):
-                store.write(*f.result())
+                if f.cancelled(): continue
+                store.write(*f.result()); done.add(futures[f])
+                if time.time() > deadline:   # runs already started finish; the others never start
+                    for g in futures: g.cancel()
         else:
             for key, run in progress(todo, desc='grid', disable=not show_progress or not todo):
-                store.write(*compute_row(run.to_dict(), key, version, extractor, str(device)))
+                if time.time() > deadline: break
+                store.write(*compute_row(run.to_dict(), key, version, extractor, str(device))); done.add(key)
     finally:
         if own_pool: executor.shutdown()
+    if len(done) < len(todo): raise GridIncomplete(len(todo) - len(done), len(keys), max_minutes)
     df = pd.DataFrame([store.read(k) for k in keys])
     for col in ('losses', 'param_kwargs'):
         if col in df: df[col] = df[col].map(lambda v: json.dumps(v, default=str))
@@ -439,6 +493,40 @@ def spearman_ci(x, y, n_boot: int = 2000, level: float = 0.95, seed: int = 0) ->
     if len(vals) == 0: return float('nan'), float('nan')
     lo, hi = np.quantile(vals, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
+
+# %% ../nbs/17_experiments.ipynb #5fc3db8f
+def hierarchical_bootstrap(df: pd.DataFrame, value: str, arm: str, treatment, baseline, group: str = 'target',
+                           n_boot: int = 4000, level: float = 0.95, seed: int = 0) -> dict:
+    """Difference of means `treatment - baseline` of `df[value]` between two values of the column `arm`, averaged over
+    the `group`s both arms have; percentile interval from resampling groups, then each arm's rows within a group.
+    Returns `diff`, `lo`, `hi`, and the number of groups and of rows per arm."""
+    if not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level}")
+    d = df[df[arm].isin([treatment, baseline])].dropna(subset=[value])
+    per = {g: (x[x[arm] == treatment][value].to_numpy(float), x[x[arm] == baseline][value].to_numpy(float))
+           for g, x in d.groupby(group)}
+    per = {g: ab for g, ab in per.items() if len(ab[0]) and len(ab[1])}
+    if not per: raise ValueError(f"no {group} has rows of both {treatment!r} and {baseline!r} with a {value!r}")
+    groups = list(per)
+    rng = np.random.default_rng(seed)
+    point = np.mean([a.mean() - b.mean() for a, b in per.values()])
+    picks = rng.integers(0, len(groups), (n_boot, len(groups)))
+    def resampled_mean(x: np.ndarray) -> np.ndarray:   # n_boot bootstrap means of one arm in one group
+        return x[rng.integers(0, len(x), (n_boot, len(x)))].mean(1)
+    diffs = np.stack([resampled_mean(per[g][0]) - resampled_mean(per[g][1]) for g in groups], 1)   # [n_boot, groups]
+    boot = np.take_along_axis(diffs, picks, 1).mean(1)
+    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return dict(diff=float(point), lo=float(lo), hi=float(hi), n_groups=len(groups),
+                n_treatment=int(sum(len(a) for a, _ in per.values())),
+                n_baseline=int(sum(len(b) for _, b in per.values())))
+
+def verdict(lo: float, hi: float, margin: float, higher_is_better: bool = True) -> str:
+    """'as good as' when `[lo, hi]` lies inside `[-margin, margin]`; 'better' or 'worse' when it lies entirely beyond
+    the margin on one side; else 'inconclusive'."""
+    if margin <= 0 or lo > hi: raise ValueError(f"need margin > 0 and lo <= hi, got margin={margin}, [{lo}, {hi}]")
+    if -margin <= lo and hi <= margin: return 'as good as'
+    if lo > margin: return 'better' if higher_is_better else 'worse'
+    if hi < -margin: return 'worse' if higher_is_better else 'better'
+    return 'inconclusive'
 
 # %% ../nbs/17_experiments.ipynb #0b67fced
 def plot_metric(df: pd.DataFrame, metric: str = 'fid', by: str = 'parameterization', col: str = 'target',

@@ -21,7 +21,7 @@ from .features import EmojiEncoder, FeatureExtractor, generator_features
 __all__ = ['DEGRADATIONS', 'as_features', 'sqrtm_psd', 'fid_from_stats', 'feature_stats', 'fid_from_features', 'generator_fid',
            'FeatureStats', 'KID', 'kid', 'FIDInfinity', 'fid_infinity', 'knn_radii', 'prdc', 'diversity',
            'intra_cluster_diversity', 'recall_of_target', 'correspondence', 'cross_domain_correspondence',
-           'nearest_agreement', 'degrade', 'sensitivity']
+           'nearest_neighbours', 'memorisation', 'nearest_agreement', 'degrade', 'sensitivity']
 
 # %% ../nbs/10_metrics.ipynb #2da4382a
 def as_features(x, name: str = 'features', min_n: int = 2) -> np.ndarray:
@@ -332,6 +332,33 @@ def cross_domain_correspondence(encoder: EmojiEncoder, G_source_images, G_target
     out['chance_top1'] = 1 / len(tgt_idx)
     return out
 
+# %% ../nbs/10_metrics.ipynb #704f14ac
+def nearest_neighbours(query, reference, chunk: int = 2048,
+                       exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from each row of `query` to its nearest row of `reference`, and that row's index (with
+    `exclude_self`, `query` is `reference` and a row is not its own neighbour)."""
+    q, r = as_features(query, 'query', min_n=1), as_features(reference, 'reference', min_n=2 if exclude_self else 1)
+    _same_dim(q, r, ('query', 'reference'))
+    dist, idx = np.empty(len(q)), np.empty(len(q), int)
+    for s in range(0, len(q), chunk):
+        d = _dist(q[s:s + chunk], r)
+        if exclude_self: d[np.arange(len(d)), s + np.arange(len(d))] = np.inf
+        idx[s:s + chunk] = d.argmin(1); dist[s:s + chunk] = d[np.arange(len(d)), idx[s:s + chunk]]
+    return dist, idx
+
+def memorisation(fake, train, heldout=None, quantile: float = 0.1) -> dict:
+    """Share of `fake` samples nearer to a training image than the `quantile` of new real images' nearest distances
+    (`heldout`'s to `train`, else leave-one-out within `train`), with `expected` (= `quantile`, what samples as new as
+    real images score), the `threshold` and the ratio of median nearest distances (fake / reference)."""
+    if not 0 < quantile < 1: raise ValueError(f"quantile must be in (0, 1), got {quantile}")
+    d_fake, _ = nearest_neighbours(fake, train)
+    d_ref = (nearest_neighbours(train, train, exclude_self=True) if heldout is None
+             else nearest_neighbours(heldout, train))[0]
+    threshold = float(np.quantile(d_ref, quantile))
+    return dict(share=float((d_fake < threshold).mean()), expected=quantile, threshold=threshold,
+                median_ratio=float(np.median(d_fake) / np.median(d_ref)),
+                reference='heldout' if heldout is not None else 'leave-one-out')
+
 # %% ../nbs/10_metrics.ipynb #9f8fd4d1
 def nearest_agreement(encoder: EmojiEncoder, samples: torch.Tensor, images: torch.Tensor, codepoints,
                       seed: int = 0) -> dict:
@@ -342,7 +369,7 @@ def nearest_agreement(encoder: EmojiEncoder, samples: torch.Tensor, images: torc
     if len(cls) != len(images): raise ValueError(f"{len(images)} images but {len(cls)} codepoints")
     if not (cls >= 0).any(): raise ValueError("none of the training images is a content class of the encoder")
     fs, fr = encoder.extract(samples, show_progress=False), encoder.extract(images, show_progress=False)
-    nearest = cls[torch.cdist(fs, fr).argmin(1)]
+    nearest = cls[torch.from_numpy(nearest_neighbours(fs, fr)[1])]
     pred = encoder.predict(samples)[0].argmax(1)
     known = nearest >= 0
     rand = cls[torch.randint(len(cls), (len(samples),), generator=torch.Generator().manual_seed(seed))]

@@ -416,3 +416,23 @@ def test_bad_input_exits_2_with_one_line(case, source, delta, tmp_path, capsys, 
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_study_time_limit_reports_incomplete_studies_and_goes_on(tmp_path, capsys):
+    import json
+    nbs = tmp_path/'nbs'; nbs.mkdir()
+    def notebook(name, src):
+        nb = dict(cells=[dict(cell_type='code', execution_count=None, id='c1', metadata={}, outputs=[], source=src)],
+                  metadata={}, nbformat=4, nbformat_minor=5)
+        (nbs/f'{name}.ipynb').write_text(json.dumps(nb))
+    notebook('28_study_unfinished', "import os\nfrom stylespace_lab.experiments import GridIncomplete\n"
+                                    "assert float(os.environ['STYLESPACE_LAB_GRID_MINUTES']) <= 30\n"
+                                    "raise GridIncomplete(3, 10, 30)")
+    notebook('29_study_finished', "from stylespace_lab.core import figures_dir\nfrom PIL import Image\n"
+                                  "Image.new('RGB', (8, 8)).save(figures_dir()/'test_study_after.png')")
+    rc = main(['study', '--profile', 'smoke', '--nbs', str(nbs), '--max-minutes', '30',
+               '--notebooks', '28_study_unfinished', '29_study_finished'])
+    out = capsys.readouterr().out
+    assert rc == 3 and 'incomplete: 28_study_unfinished: 3 of 10 runs are not in the store yet' in out
+    assert 'test_study_after.png' in out   # the next study still ran
+    assert main(['study', '--profile', 'smoke', '--nbs', str(nbs), '--max-minutes', '0']) == 2

@@ -2,11 +2,13 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from stylespace_lab.data import few_shot, load_set, paired_index
-from stylespace_lab.experiments import ResultsStore, evaluate, make_grid, run_grid
+from stylespace_lab.experiments import (GridIncomplete, ResultsStore, evaluate, hierarchical_bootstrap, make_grid, run_grid,
+                                       verdict)
 from stylespace_lab.features import RandomCNNFeatures, train_emoji_encoder
 
 
@@ -80,3 +82,26 @@ def test_three_views_on_cases_with_known_answers(fixture_encoder, one_thread):
     # the target's images, but each latent draws another glyph than the source did: style kept, content lost
     other = run(ImagesAsGenerator(b.tensor(np.roll(pairs.idx_b.to_numpy(), 7))))
     assert other['style_gap_closed'] > 0.5 and other['content_gap_closed'] < 0.3 < style_swap['content_gap_closed']
+
+
+def test_hierarchical_bootstrap_bad_input_and_seeded():
+    df = pd.DataFrame(dict(target=['a', 'a', 'b', 'b'], p=['x', 'y', 'x', 'y'], v=[1., 2., 3., 5.]))
+    with pytest.raises(ValueError, match='no target has rows of both'):
+        hierarchical_bootstrap(df, 'v', 'p', 'x', 'z')
+    with pytest.raises(ValueError, match='level'): hierarchical_bootstrap(df, 'v', 'p', 'y', 'x', level=1.5)
+    r = hierarchical_bootstrap(df, 'v', 'p', 'y', 'x')
+    assert r == hierarchical_bootstrap(df, 'v', 'p', 'y', 'x') and r['diff'] == 1.5   # seeded; mean of (1, 2)
+    with pytest.raises(ValueError, match='margin'): verdict(0., 1., margin=0)
+
+
+def test_grid_time_limit_keeps_finished_runs_and_continues(tmp_path, one_thread, monkeypatch):
+    ext = RandomCNNFeatures(seed=0)
+    with pytest.raises(GridIncomplete, match='2 of 2 runs are not in the store') as e:
+        run_grid(grid()[:2], store(tmp_path), extractor=ext, show_progress=False, max_minutes=0)
+    assert (e.value.left, e.value.total) == (2, 2) and store(tmp_path).keys() == []
+    monkeypatch.setenv('STYLESPACE_LAB_GRID_MINUTES', '60')
+    full = run_grid(grid()[:2], store(tmp_path), extractor=ext, show_progress=False)
+    assert list(full.status) == ['ok', 'ok']
+    monkeypatch.setenv('STYLESPACE_LAB_GRID_MINUTES', 'soon')
+    with pytest.raises(ValueError, match='number of minutes'):
+        run_grid(grid()[:2], store(tmp_path), extractor=ext, show_progress=False)

@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from stylespace_lab.features import EmojiEncoder, RandomCNNFeatures
 from stylespace_lab.metrics import (KID, FIDInfinity, FeatureStats, correspondence, cross_domain_correspondence,
+                                    memorisation, nearest_neighbours,
                                     degrade, diversity, fid_from_features, fid_from_stats, fid_infinity,
                                     intra_cluster_diversity, kid, knn_radii, prdc, recall_of_target, sqrtm_psd)
 
@@ -280,3 +281,25 @@ def test_degrade_never_touches_its_input_and_stays_in_range(kind):
     ('twirl', 1, 'unknown degradation')])
 def test_degrade_bad_input(kind, strength, message):
     with pytest.raises(ValueError, match=message): degrade(torch.zeros(2, 3, 8, 8), kind, strength)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000))
+def test_nearest_neighbours_matches_brute_force_in_chunks(seed):
+    rng = np.random.default_rng(seed)
+    q, r = rng.normal(size=(37, 5)), rng.normal(size=(23, 5))
+    d, i = nearest_neighbours(q, r, chunk=8)
+    full = np.linalg.norm(q[:, None] - r[None], axis=-1)
+    np.testing.assert_array_equal(i, full.argmin(1))
+    np.testing.assert_allclose(d, full.min(1), rtol=1e-9)
+    d_self, i_self = nearest_neighbours(r, r, chunk=8, exclude_self=True)
+    assert (i_self != np.arange(len(r))).all()
+
+
+def test_memorisation_heldout_reference_and_bad_input():
+    rng = np.random.default_rng(0)
+    train, heldout = rng.normal(size=(100, 4)), rng.normal(size=(100, 4))
+    m = memorisation(train + 1e-6, train, heldout)   # exact copies are all nearer than any new image
+    assert m['share'] == 1.0 and m['reference'] == 'heldout' and m['median_ratio'] < 1e-3
+    with pytest.raises(ValueError, match='quantile'): memorisation(train, train, quantile=1.0)
+    with pytest.raises(ValueError, match='dimension|same'): memorisation(train, rng.normal(size=(10, 3)))
