@@ -37,18 +37,19 @@ from .core import (Profile, atomic_write, checksum, file_sha256, get_path, get_p
 from .data import few_shot, load_images, load_set, validation_test_split
 from .discriminator import Discriminator
 from .generator import Generator
-from .parameterizations import Parameterization
+from .parameterizations import Parameterization, parameterization_class
 from .features import EmojiEncoder, FeatureExtractor, draw_samples, generator_features, load_emoji_encoder
 from .metrics import (cross_domain_correspondence, diversity, fid_from_features, fid_infinity,
                                     intra_cluster_diversity,
                                     kid, prdc)
 
 # %% auto #0
-__all__ = ['CODE_MODULES', 'VALIDATION_SEED', 'code_text', 'code_closure', 'code_version', 'source_path', 'source_fingerprint',
-           'Run', 'make_grid', 'load_source', 'real_features', 'source_samples', 'style_probabilities',
-           'style_probability', 'gap_closed', 'evaluate', 'machine_info', 'ResultsStore', 'run_one', 'compute_row',
-           'GridIncomplete', 'run_grid', 'study_store', 'study_source', 'run_generators', 'spearman', 'spearman_ci',
-           'hierarchical_bootstrap', 'verdict', 'plot_metric']
+__all__ = ['CODE_MODULES', 'VALIDATION_SEED', 'STUDY_PARAMETERIZATIONS', 'PROTOCOL', 'code_text', 'code_closure', 'code_version',
+           'source_path', 'source_fingerprint', 'Run', 'make_grid', 'load_source', 'real_features', 'source_samples',
+           'style_probabilities', 'style_probability', 'gap_closed', 'evaluate', 'machine_info', 'ResultsStore',
+           'run_one', 'compute_row', 'GridIncomplete', 'run_grid', 'study_store', 'study_source', 'run_generators',
+           'protocol', 'protocol_runs', 'sweep_lr', 'learning_rate_sweep', 'chosen_learning_rates', 'tuned_runs',
+           'spearman', 'spearman_ci', 'hierarchical_bootstrap', 'verdict', 'plot_metric']
 
 # %% ../nbs/17_experiments.ipynb #d23a0d69
 CODE_MODULES = (layers_module, generator_module, param_module, losses_module, adapt_module, augment_module,
@@ -138,7 +139,7 @@ class Run:
     target: str
     shots: int
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
-    source: str = 'noto32'
+    source: str = 'smileys32'
     n_eval: int = 500
     split_seed: int = 0
     eval_every: int = 0
@@ -159,7 +160,7 @@ class Run:
                              default=str)
         return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
-def make_grid(targets, parameterizations, seeds=(0,), shots=(10,), source: str = 'noto32', n_eval: int | None = None,
+def make_grid(targets, parameterizations, seeds=(0,), shots=(10,), source: str = 'smileys32', n_eval: int | None = None,
               profile: str | Profile | None = None, eval_every: int = 0, patience: int = 0, n_val: int = 200,
               min_steps: int = 0, **adapt_kwargs) -> list[Run]:
     """The cartesian product of targets x shots x parameterizations x seeds, as `Run`s sharing `adapt_kwargs` and the
@@ -360,9 +361,12 @@ def run_one(run: Run, extractor: FeatureExtractor, device='cpu') -> tuple[dict, 
     metrics = evaluate(G, Gv, shots, test, extractor, run.n_eval, src_cps, target_cps, target_set=run.target)
     with tempfile.TemporaryDirectory() as d:
         delta = res.save_delta(Path(d)/'delta.pt', meta=dict(run=run.to_dict())).read_bytes()
+    vals = res.log.val_kid.dropna() if 'val_kid' in res.log else pd.Series(dtype=float)
     row = dict(n_params=res.n_params, wall_s=round(res.wall_s, 2), steps_per_s=round(res.steps_per_s, 3),
-               best_step=res.best_step, steps_run=int(res.log.step.max()) if len(res.log) else 0, **metrics,
-               curve=res.log.to_dict(orient='records'))
+               best_step=res.best_step, steps_run=int(res.log.step.max()) if len(res.log) else 0,
+               val_kid_best=float(vals.min()) if len(vals) else None,     # what a learning rate is chosen on
+               val_kid_start=float(vals.iloc[0]) if len(vals) else None,  # the unadapted source, same latents
+               **metrics, curve=res.log.to_dict(orient='records'))
     return row, delta
 
 _WORKER: dict = {}
@@ -455,8 +459,9 @@ def study_store(profile: str | Profile | None = None) -> ResultsStore:
     return ResultsStore(get_path('results'))
 
 def study_source(profile: str | Profile | None = None) -> str:
-    "The source the studies adapt: the committed `noto32`, or the tiny random `smoke` generator under `smoke`."
-    return 'smoke' if get_profile(profile).name == 'smoke' else 'noto32'
+    """The source the studies adapt: the committed `smileys32` (the default source, `15_train`), or the tiny random
+    `smoke` generator under `smoke`."""
+    return 'smoke' if get_profile(profile).name == 'smoke' else 'smileys32'
 
 def run_generators(run: Run, store: ResultsStore | None = None, device='cpu') -> tuple[Generator, Parameterization]:
     "The source G of a finished `run` and its trained parameterization, rebuilt from the delta `run_grid` kept."
@@ -466,6 +471,66 @@ def run_generators(run: Run, store: ResultsStore | None = None, device='cpu') ->
                                                "it with run_grid first")
     G, _ = load_source(run.source, device)
     return G, load_adapted(p, G).to(device)
+
+# %% ../nbs/17_experiments.ipynb #1113dbb5
+STUDY_PARAMETERIZATIONS = ('full', 'synthesis', 'mapping', 'affine', 'torgb', 'stylespace', 'affine_plus',
+                           'affine_light_plus', 'dommod')
+PROTOCOL = dict(
+    smoke=dict(shots=5, sweep_targets=('fixture-b', 'fixture-c'), lr_factors=(0.5, 1, 2),
+               parameterizations=('full', 'stylespace', 'affine_plus'),
+               run=dict(steps=6, eval_every=2, patience=2, min_steps=2, n_val=16, n_eval=32, batch_size=4)),
+    cpu=dict(shots=10, sweep_targets=('openmoji-line:smileys', 'noto:animals'), lr_factors=(0.25, 1, 4),
+             parameterizations=STUDY_PARAMETERIZATIONS,
+             run=dict(steps=1200, eval_every=25, patience=16, min_steps=600, n_val=200, n_eval=500, batch_size=4)),
+)
+PROTOCOL['gpu'] = PROTOCOL['cpu']
+
+def protocol(profile: str | Profile | None = None) -> dict:
+    "The studies' protocol under `profile` (shots, sweep targets, learning-rate factors, parameterizations, run budget)."
+    return PROTOCOL[get_profile(profile).name]
+
+def protocol_runs(targets, parameterization: str, lr: float, seeds=(0,), source: str | None = None,
+                  profile: str | Profile | None = None) -> list[Run]:
+    "The protocol's runs of one parameterization at one learning rate on `targets` (source: the studies')."
+    pr = protocol(profile)
+    return make_grid(list(targets), [parameterization], seeds=seeds, shots=(pr['shots'],),
+                     source=source or study_source(profile), lr=lr, profile=profile, **pr['run'])
+
+def sweep_lr(parameterization: str, factor: float) -> float:
+    "A rate of the sweep: the parameterization's default times `factor` (rounded, so the run keys are stable)."
+    return round(parameterization_class(parameterization).default_lr * factor, 8)
+
+def learning_rate_sweep(profile: str | Profile | None = None, source: str | None = None) -> list[Run]:
+    "The sweep's runs: every parameterization x every rate x the sweep targets, seed 0."
+    pr = protocol(profile)
+    return [r for p in pr['parameterizations'] for f in pr['lr_factors']
+            for r in protocol_runs(pr['sweep_targets'], p, sweep_lr(p, f), source=source, profile=profile)]
+
+def chosen_learning_rates(sweep: pd.DataFrame) -> pd.DataFrame:
+    """Per parameterization, the rate with the highest mean (over sweep targets) share of the validation gap closed,
+    `1 - val_kid_best / val_kid_start`, and whether it lies at an end of the sweep (the best may lie beyond)."""
+    d = sweep[sweep.status == 'ok'].assign(val_gap_closed=lambda x: 1 - x.val_kid_best / x.val_kid_start)
+    if d.empty: raise ValueError("no finished sweep runs to choose from")
+    mean = d.groupby(['parameterization', 'lr']).val_gap_closed.mean()
+    best = mean.groupby(level=0).idxmax().map(lambda ix: ix[1])
+    ends = d.groupby('parameterization').lr.agg(['min', 'max'])
+    return pd.DataFrame(dict(lr=best, val_gap_closed=mean.groupby(level=0).max(),
+                             at_the_edge=[best[p] in (ends.loc[p, 'min'], ends.loc[p, 'max']) for p in best.index]))
+
+def tuned_runs(targets, parameterizations, seeds, store: ResultsStore | None = None, workers: int = 1,
+               profile: str | Profile | None = None, source: str | None = None) -> tuple[list[Run], pd.DataFrame]:
+    """Run (or read) the learning-rate sweep, then declare `parameterizations` x `targets` x `seeds` (an int, or a
+    dict parameterization -> seeds) at the chosen rates: `(runs, chosen)`. A sweep still incomplete raises
+    `GridIncomplete` (with a time limit) like any grid."""
+    sweep = run_grid(learning_rate_sweep(profile, source), store, workers=workers)
+    chosen = chosen_learning_rates(sweep)
+    missing = [p for p in parameterizations if p not in chosen.index]
+    if missing: raise ValueError(f"parameterization(s) {missing} are not in the protocol's sweep "
+                                 f"({', '.join(chosen.index)})")
+    seeds_of = lambda p: range(seeds[p] if isinstance(seeds, dict) else seeds)
+    runs = [r for p in parameterizations
+            for r in protocol_runs(targets, p, float(chosen.loc[p, 'lr']), seeds_of(p), source, profile)]
+    return runs, chosen
 
 # %% ../nbs/17_experiments.ipynb #fa29cc4b
 def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
