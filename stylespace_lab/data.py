@@ -28,9 +28,9 @@ from .benchmark import (SETS, _cache_dir, _check_resolution, _check_set, _not_bu
 from .core import atomic_write, get_path, image_grid, progress
 
 # %% auto #0
-__all__ = ['SUBSETS', 'IMAGE_EXTENSIONS', 'split_set_name', 'is_set_name', 'load_meta', 'EmojiSet', 'load_set', 'paired_index',
-           'domain_distance_table', 'plot_sets', 'shared_codepoints', 'plot_pairs', 'EmojiDataset', 'few_shot',
-           'validation_test_split', 'load_image', 'ImageFolder', 'load_images']
+__all__ = ['SUBSETS', 'IMAGE_EXTENSIONS', 'split_set_name', 'is_set_name', 'load_meta', 'EmojiSet', 'load_set', 'glyph_groups',
+           'paired_index', 'domain_distance_table', 'plot_sets', 'shared_codepoints', 'plot_pairs', 'EmojiDataset',
+           'few_shot', 'validation_test_split', 'load_image', 'ImageFolder', 'load_images']
 
 # %% ../nbs/05_data.ipynb #31c10c7a
 SUBSETS = {
@@ -171,6 +171,16 @@ def load_set(name: str, resolution: int = 32, cache=None, tarballs=None) -> Emoj
             if attempt: raise
             warnings.warn(f"cache entry {folder} is corrupt ({type(e).__name__}: {e}); discarded it, rebuilding")
             shutil.rmtree(folder, ignore_errors=True)
+
+# %% ../nbs/05_data.ipynb #87729fe0
+def glyph_groups(meta: pd.DataFrame) -> pd.Series:
+    """Each row's kind of glyph: its category, with *Smileys & Emotion* split by the icon's name into 'faces',
+    'hearts' (a heart, not a face with heart eyes) and 'other smileys'."""
+    icon = meta.icon.astype(str)
+    hearts = icon.str.contains(r'(?:^|-)hearts?(?:$|-)') & ~icon.str.contains('face|cat')
+    inner = np.where(hearts, 'hearts', np.where(icon.str.contains('face'), 'faces', 'other smileys'))
+    return pd.Series(np.where(meta.category == 'Smileys & Emotion', inner, meta.category), index=meta.index,
+                     name='group')
 
 # %% ../nbs/05_data.ipynb #bd22f1d6
 def _as_set(s, resolution=32, cache=None) -> EmojiSet:
