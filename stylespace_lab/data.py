@@ -30,7 +30,7 @@ from .core import atomic_write, get_path, image_grid, progress
 # %% auto #0
 __all__ = ['SUBSETS', 'IMAGE_EXTENSIONS', 'split_set_name', 'is_set_name', 'load_meta', 'EmojiSet', 'load_set', 'glyph_groups',
            'paired_index', 'domain_distance_table', 'plot_sets', 'shared_codepoints', 'plot_pairs', 'EmojiDataset',
-           'few_shot', 'validation_test_split', 'load_image', 'ImageFolder', 'load_images']
+           'few_shot', 'validation_test_split', 'base_rows', 'load_image', 'ImageFolder', 'load_images']
 
 # %% ../nbs/05_data.ipynb #31c10c7a
 SUBSETS = {
@@ -376,6 +376,12 @@ def validation_test_split(heldout: EmojiDataset, seed: int = 0) -> tuple[EmojiDa
     perm = _permutation(len(heldout), seed + 1_000_003)   # apart from the shots' permutation of the same seed
     half = len(heldout) // 2
     return EmojiDataset(heldout, indices=np.sort(perm[:half])), EmojiDataset(heldout, indices=np.sort(perm[half:]))
+
+def base_rows(ds: EmojiDataset) -> np.ndarray:
+    """Row numbers of a dataset's images in the whole set they come from, also through a subset such as
+    `'twemoji:smileys'` (e.g. to keep a target's test images out of a feature extractor's training)."""
+    m = ds.set.meta
+    return m.row.to_numpy()[ds.indices] if 'row' in m else ds.indices.copy()
 
 # %% ../nbs/05_data.ipynb #766ffe00
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.webp')

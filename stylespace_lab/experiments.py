@@ -34,7 +34,7 @@ from .adapt import AdaptConfig, adapt, load_adapted
 from .checkpoints import load_discriminator, load_generator, read_checkpoint, weights_fingerprint
 from .core import (Profile, atomic_write, checksum, file_sha256, get_path, get_profile, progress,
                                  seed_everything)
-from .data import few_shot, load_images, load_set, validation_test_split
+from .data import base_rows, few_shot, load_images, load_set, validation_test_split
 from .discriminator import Discriminator
 from .generator import Generator
 from .parameterizations import Parameterization, parameterization_class
@@ -44,12 +44,13 @@ from .metrics import (cross_domain_correspondence, diversity, fid_from_features,
                                     kid, prdc)
 
 # %% auto #0
-__all__ = ['CODE_MODULES', 'VALIDATION_SEED', 'STUDY_PARAMETERIZATIONS', 'PROTOCOL', 'code_text', 'code_closure', 'code_version',
-           'source_path', 'source_fingerprint', 'Run', 'make_grid', 'load_source', 'real_features', 'source_samples',
-           'style_probabilities', 'style_probability', 'gap_closed', 'evaluate', 'machine_info', 'ResultsStore',
-           'run_one', 'compute_row', 'GridIncomplete', 'run_grid', 'study_store', 'study_source', 'run_generators',
-           'protocol', 'protocol_runs', 'sweep_lr', 'learning_rate_sweep', 'chosen_learning_rates', 'tuned_runs',
-           'spearman', 'spearman_ci', 'hierarchical_bootstrap', 'verdict', 'plot_metric']
+__all__ = ['CODE_MODULES', 'VALIDATION_SEED', 'STUDY_PARAMETERIZATIONS', 'PROTOCOL', 'PROTOCOL_TARGETS', 'code_text',
+           'code_closure', 'code_version', 'source_path', 'source_fingerprint', 'Run', 'make_grid', 'load_source',
+           'real_features', 'source_samples', 'style_probabilities', 'style_probability', 'gap_closed', 'evaluate',
+           'machine_info', 'ResultsStore', 'run_one', 'compute_row', 'GridIncomplete', 'run_grid', 'study_store',
+           'study_source', 'run_generators', 'protocol_test_rows', 'protocol', 'protocol_runs', 'sweep_lr',
+           'learning_rate_sweep', 'chosen_learning_rates', 'tuned_runs', 'spearman', 'spearman_ci',
+           'hierarchical_bootstrap', 'verdict', 'plot_metric']
 
 # %% ../nbs/17_experiments.ipynb #d23a0d69
 CODE_MODULES = (layers_module, generator_module, param_module, losses_module, adapt_module, augment_module,
@@ -408,14 +409,19 @@ def _recompute_from_env() -> bool: return os.environ.get('STYLESPACE_LAB_RECOMPU
 def run_grid(runs: list[Run], store: ResultsStore | str | Path | None = None, extractor: FeatureExtractor | None = None,
              device='cpu', retry_failed: bool = False, recompute: bool | None = None, show_progress: bool = True,
              workers: int = 1, executor=None, max_minutes: float | None = None) -> pd.DataFrame:
-    """Every run's row, read from `store` (default: `study_store()`) or computed there: missing, stale, failed (with
-    `retry_failed`) or all (`recompute`). `executor` (anything with `submit`, e.g. `client.get_executor()` of a Dask
+    """Every run's row, read from `store` (default: `study_store()`) or computed there: missing, stale (another code
+    version or another judge: the extractor's id is part of the row's version), failed (with `retry_failed`) or all
+    (`recompute`). `executor` (anything with `submit`, e.g. `client.get_executor()` of a Dask
     cluster) or `workers > 1` (a local pool of one-thread processes) computes in parallel. With `max_minutes` (or the
     setting `STYLESPACE_LAB_GRID_MINUTES`), no run starts after that many minutes: the finished ones are in the store
     and `GridIncomplete` says how many are left (the same call continues)."""
     store = store if isinstance(store, ResultsStore) else ResultsStore(store) if store is not None else study_store()
     recompute = _recompute_from_env() if recompute is None else recompute
-    version, done = code_version(), set()
+    if extractor is None:   # the workers' judge: its weights are part of what a row was computed by
+        if 'extractor' not in _WORKER: _WORKER['extractor'] = load_emoji_encoder()
+        judge = _WORKER['extractor'].id
+    else: judge = extractor.id
+    version, done = f'{code_version()}+{judge}', set()
     keys = [run.key() for run in runs]
     redo = {'missing', 'stale'} | ({'failed'} if retry_failed else set()) | ({'ok', 'failed'} if recompute else set())
     todo = list({k: r for k, r in zip(keys, runs) if store.state(k, version) in redo}.items())
@@ -484,6 +490,20 @@ PROTOCOL = dict(
              run=dict(steps=1200, eval_every=25, patience=16, min_steps=600, n_val=200, n_eval=500, batch_size=4)),
 )
 PROTOCOL['gpu'] = PROTOCOL['cpu']
+# every target a study may adapt to: the emoji encoder never trains on their test images (`09_features`), so the
+# metrics compare against images the judge has not seen
+PROTOCOL_TARGETS = tuple(f'{v}:smileys' for v in ('twemoji', 'fluent-emoji-flat', 'noto-v1', 'emojione', 'openmoji',
+                                                  'openmoji-line', 'fluent-emoji-high-contrast')) + \
+                   ('noto:animals', 'noto:food', 'noto:objects', 'game-icons', 'circle-flags')
+# (not twemoji-flags: its images are twemoji's own, which the encoder trains on)
+
+def protocol_test_rows(targets=PROTOCOL_TARGETS, profile: str | Profile | None = 'cpu') -> dict[str, np.ndarray]:
+    "Per whole set, the rows of the protocol's test images of `targets` (what the emoji encoder must not train on)."
+    out: dict[str, set] = {}
+    for t in targets:
+        test = validation_test_split(few_shot(t, protocol(profile)['shots'], seed=0)[1], seed=0)[1]
+        out.setdefault(t.partition(':')[0], set()).update(base_rows(test).tolist())
+    return {k: np.array(sorted(v)) for k, v in out.items()}
 
 def protocol(profile: str | Profile | None = None) -> dict:
     "The studies' protocol under `profile` (shots, sweep targets, learning-rate factors, parameterizations, run budget)."
@@ -491,8 +511,13 @@ def protocol(profile: str | Profile | None = None) -> dict:
 
 def protocol_runs(targets, parameterization: str, lr: float, seeds=(0,), source: str | None = None,
                   profile: str | Profile | None = None) -> list[Run]:
-    "The protocol's runs of one parameterization at one learning rate on `targets` (source: the studies')."
+    """The protocol's runs of one parameterization at one learning rate on `targets` (source: the studies'); outside
+    `smoke`, only `PROTOCOL_TARGETS`, whose test images the emoji encoder never saw."""
     pr = protocol(profile)
+    unseen = [t for t in targets if t not in PROTOCOL_TARGETS]
+    if unseen and get_profile(profile).name != 'smoke':
+        raise ValueError(f"target(s) {unseen} are not protocol targets: the emoji encoder may have trained on their "
+                         f"test images; add them to PROTOCOL_TARGETS and retrain it (09_features)")
     return make_grid(list(targets), [parameterization], seeds=seeds, shots=(pr['shots'],),
                      source=source or study_source(profile), lr=lr, profile=profile, **pr['run'])
 
