@@ -21,7 +21,7 @@ from .features import EmojiEncoder, FeatureExtractor, generator_features
 __all__ = ['DEGRADATIONS', 'as_features', 'sqrtm_psd', 'fid_from_stats', 'feature_stats', 'fid_from_features', 'generator_fid',
            'FeatureStats', 'KID', 'kid', 'FIDInfinity', 'fid_infinity', 'knn_radii', 'prdc', 'diversity',
            'intra_cluster_diversity', 'recall_of_target', 'correspondence', 'cross_domain_correspondence',
-           'nearest_neighbours', 'memorisation', 'nearest_agreement', 'degrade', 'sensitivity']
+           'nearest_neighbours', 'memorisation', 'nearest_agreement', 'pixel_modes', 'degrade', 'sensitivity']
 
 # %% ../nbs/10_metrics.ipynb #2da4382a
 def as_features(x, name: str = 'features', min_n: int = 2) -> np.ndarray:
@@ -379,7 +379,7 @@ def nearest_agreement(encoder: EmojiEncoder, samples: torch.Tensor, images: torc
                 real=float((real_pred == cls)[cls >= 0].double().mean()), n=int(known.sum()))
 
 # %% ../nbs/10_metrics.ipynb #7342e54b
-DEGRADATIONS = ('blur', 'noise', 'colour', 'jpeg', 'swap')
+DEGRADATIONS = ('blur', 'noise', 'colour', 'jpeg', 'swap', 'modes')
 
 def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     r = max(1, int(np.ceil(2 * sigma)))
@@ -398,6 +398,17 @@ def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
         out.append(torch.from_numpy(np.asarray(Image.open(buf).convert('RGB')).copy()))
     return torch.stack(out).permute(0, 3, 1, 2).float() / 127.5 - 1
 
+def pixel_modes(images: torch.Tensor, k: int = 10, seed: int = 0, iters: int = 20) -> torch.Tensor:
+    "A mode label per image: k-means (k clusters, seeded) on the images shrunk to 8x8."
+    x = torch.nn.functional.adaptive_avg_pool2d(images.float(), 8).flatten(1)
+    g = torch.Generator().manual_seed(seed)
+    centres = x[torch.randperm(len(x), generator=g)[:k]].clone()
+    for _ in range(iters):
+        label = torch.cdist(x, centres).argmin(1)
+        for c in range(len(centres)):
+            if (label == c).any(): centres[c] = x[label == c].mean(0)
+    return torch.cdist(x, centres).argmin(1)
+
 def degrade(images: torch.Tensor, kind: str, strength: float, seed: int = 0,
             other: torch.Tensor | None = None) -> torch.Tensor:
     """`images` ([-1, 1]) with one controlled damage of `kind` (see `DEGRADATIONS`) at `strength`; 0 leaves them as
@@ -413,6 +424,16 @@ def degrade(images: torch.Tensor, kind: str, strength: float, seed: int = 0,
     if kind == 'jpeg':
         if strength > 1: raise ValueError(f"jpeg strength is in [0, 1] (quality 95..5), got {strength}")
         return _jpeg(x, int(round(95 - 90 * strength)))
+    if kind == 'modes':   # drop a share of the modes; their images are replaced by images of the modes kept
+        if strength >= 1:
+            raise ValueError(f"modes strength is the share of 10 modes dropped, in [0, 0.9], got {strength}")
+        k = min(10, len(x))
+        label = pixel_modes(x, k, seed)
+        dropped = torch.randperm(k, generator=g)[:min(int(round(k * strength)), k - 1)]   # one mode always stays
+        lost = torch.isin(label, dropped)
+        kept = (~lost).nonzero().squeeze(1)
+        x[lost] = x[kept[torch.randint(len(kept), (int(lost.sum()),), generator=g)]]
+        return x
     if other is None: raise ValueError("swap needs `other`: the images of another set to swap in")
     if strength > 1: raise ValueError(f"swap strength is a share in [0, 1], got {strength}")
     n = int(round(strength * len(x)))

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from stylespace_lab.features import EmojiEncoder, RandomCNNFeatures
 from stylespace_lab.metrics import (KID, FIDInfinity, FeatureStats, correspondence, cross_domain_correspondence,
-                                    memorisation, nearest_neighbours,
+                                    memorisation, nearest_neighbours, pixel_modes,
                                     degrade, diversity, fid_from_features, fid_from_stats, fid_infinity,
                                     intra_cluster_diversity, kid, knn_radii, prdc, recall_of_target, sqrtm_psd)
 
@@ -268,17 +268,17 @@ def test_diversity_needs_two():
         diversity(np.ones((1, 3)))
 
 
-@pytest.mark.parametrize('kind', ['blur', 'noise', 'colour', 'jpeg', 'swap'])
+@pytest.mark.parametrize('kind', ['blur', 'noise', 'colour', 'jpeg', 'swap', 'modes'])
 def test_degrade_never_touches_its_input_and_stays_in_range(kind):
     x = torch.rand(4, 3, 8, 8) * 2 - 1
     before = x.clone()
-    y = degrade(x, kind, 1.0, other=torch.zeros(2, 3, 8, 8))
+    y = degrade(x, kind, 0.5 if kind == 'modes' else 1.0, other=torch.zeros(2, 3, 8, 8))
     assert torch.equal(x, before) and y.min() >= -1 and y.max() <= 1
 
 
 @pytest.mark.parametrize('kind,strength,message', [
     ('blur', -1, 'strength must be >= 0'), ('jpeg', 1.5, 'in \\[0, 1\\]'), ('swap', 0.5, 'needs `other`'),
-    ('twirl', 1, 'unknown degradation')])
+    ('modes', 1.0, 'share of 10 modes'), ('twirl', 1, 'unknown degradation')])
 def test_degrade_bad_input(kind, strength, message):
     with pytest.raises(ValueError, match=message): degrade(torch.zeros(2, 3, 8, 8), kind, strength)
 
@@ -303,3 +303,14 @@ def test_memorisation_heldout_reference_and_bad_input():
     assert m['share'] == 1.0 and m['reference'] == 'heldout' and m['median_ratio'] < 1e-3
     with pytest.raises(ValueError, match='quantile'): memorisation(train, train, quantile=1.0)
     with pytest.raises(ValueError, match='dimension|same'): memorisation(train, rng.normal(size=(10, 3)))
+
+
+def test_dropping_modes_keeps_the_count_and_empties_the_dropped_modes():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.rand(10, 3, 1, 1, generator=g) * 2 - 1          # ten flat colours: ten modes
+    x = (centres.repeat(20, 1, 8, 8) + 0.01 * torch.randn(200, 3, 8, 8, generator=g)).clamp(-1, 1)
+    mode = pixel_modes(x, 10, seed=0)
+    y = degrade(x, 'modes', 0.4, seed=0)
+    source_of = torch.cdist(y.flatten(1), x.flatten(1)).argmin(1)    # every image of y is one of x's
+    assert y.shape == x.shape and mode.unique().numel() == 10
+    assert mode[source_of].unique().numel() == 6                      # 4 of 10 modes gone, the other 6 all there
