@@ -532,8 +532,8 @@ def ensure_benchmark(profile: str | None = None):
     return build_benchmark(benchmark_sets(fixture=P.name == 'smoke'), resolutions=sorted({32, 64, P.resolution}))
 
 def write_source_samples(profile: str | None = None, n: int = 64) -> Path:
-    """Sample grid (seed 0, constant noise) of the study's source model under `profile` -> `source_samples.png` in
-    `figures_dir(profile)`."""
+    """Sample grid (seed 0, constant noise) of the study's source model under `profile` ->
+    `source_samples_<name>.png` in `figures_dir(profile)`."""
     import torch
     from stylespace_lab.core import figures_dir, save_grid
     from stylespace_lab.experiments import load_source, source_path, study_source
@@ -543,7 +543,7 @@ def write_source_samples(profile: str | None = None, n: int = 64) -> Path:
                         "(see checkpoints/README.md)")
     G, _ = load_source(name)
     with torch.no_grad(): imgs = G(G.sample_z(n, seed=0), noise='const')
-    return save_grid(imgs, figures_dir(profile)/'source_samples.png', nrow=8, scale=2)
+    return save_grid(imgs, figures_dir(profile)/f'source_samples_{name}.png', nrow=8, scale=2)
 
 def run_study(profile: str = 'cpu', notebooks: list[str] | None = None, nbs_path: str | Path = 'nbs',
               log=print, recompute: bool = False, max_minutes: float | None = None) -> list[Path]:

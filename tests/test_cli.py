@@ -208,7 +208,7 @@ def test_study_builds_data_runs_notebooks_and_lists_figures(tmp_path, capsys):
     assert main(['study', '--profile', 'smoke', '--nbs', str(nbs), '--notebooks', '29_study_test']) == 0
     out = capsys.readouterr().out
     assert 'benchmark data: 3 sets ready' in out and str(figures_dir('smoke')) in out
-    assert 'source_samples.png' in out and 'test_study_fig.png' in out
+    assert 'source_samples_smoke.png' in out and 'test_study_fig.png' in out
 
 
 def test_snapshot_options_reach_the_loops(source, tmp_path, monkeypatch):
