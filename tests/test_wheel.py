@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = ('noto32.pt', 'emoji_encoder.pt')
+MODELS = ('smileys32.pt', 'noto32.pt', 'emoji_encoder.pt')
 
 
 def sha256(data: bytes) -> str: return hashlib.sha256(data).hexdigest()

@@ -29,9 +29,9 @@ print(f'notebooks and package in sync ({len(after)} files)')
 assets = ROOT/'stylespace_lab'/'assets'
 links = {p.name: p for p in assets.glob('*.pt')}
 wrong = [n for n, p in links.items() if not (p.is_symlink() and p.resolve() == (ROOT/'checkpoints'/n).resolve())]
-missing = sorted({'noto32.pt', 'emoji_encoder.pt'} - set(links))
+missing = sorted({'smileys32.pt', 'noto32.pt', 'emoji_encoder.pt'} - set(links))
 if wrong or missing:
-    print(f'stylespace_lab/assets must hold links to checkpoints/ for noto32.pt and emoji_encoder.pt; '
+    print(f'stylespace_lab/assets must hold links to checkpoints/ for smileys32.pt, noto32.pt and emoji_encoder.pt; '
           f'not links: {wrong}, missing: {missing}')
     sys.exit(1)
 print(f'package assets link to checkpoints/ ({len(links)} models)')

@@ -6,7 +6,8 @@ After every stretch the kept G_ema snapshots are measured (FID_emoji, 1k samples
 last state gets Inception FID/KID (up to 500 images per set) against the candidate's images and against the yardstick
 "twemoji's drawing of the same glyphs". Results go to `results/source_candidates/` (committed): `final.csv` holds the
 equal-budget comparison, `stretches.csv` every measured stretch, `<name>_curve.csv` / `<name>_log.csv` the curves;
-each last state (G, G_ema, D) goes to `checkpoints/candidates/<name>.pt`.
+each last state (G, G_ema, D) goes to `checkpoints/candidates/<name>.pt`, and the best-measured one (G_ema, D) to
+`<name>-best.pt`.
 
 Resumable: run folders live in `~/stylespace-runs/candidate-<name>`; a run without its folder warm-starts from the
 committed checkpoint. `nbs/15_train.ipynb` draws the curves, the choice and the card from the CSVs.
@@ -114,6 +115,15 @@ def final_scores(name: str, cand, G, enc, inception) -> dict:
                 kid=kg.mean, kid_std=kg.std, kid_yardstick=ky.mean, kid_yardstick_std=ky.std,
                 fid_emoji=fid_from_features(eg, er), fid_emoji_yardstick=fid_from_features(ey, er))
 
+def keep_if_best(name: str, res, row: dict) -> None:
+    """Keep G_ema and D of this stretch as `<name>-best.pt` when its Inception FID ratio to the yardstick is the
+    lowest measured so far: a stretch can end worse than an earlier one, and the default source is the best state."""
+    st = pd.read_csv(RESULTS/'stretches.csv')
+    st = st[st.candidate == name]
+    ratio = st.fid_inception / st.fid_inception_yardstick
+    if ratio[st.step == row['step']].iloc[0] <= ratio.min():
+        save_checkpoint(CKPTS/f'{name}-best.pt', G_ema=res.G_ema, D=res.D, meta=read_checkpoint(res.snapshot)['meta'])
+
 def _append(path: Path, row: dict, keys: tuple) -> None:
     "Add `row` to the CSV at `path`, replacing a row with the same `keys`."
     old = pd.read_csv(path) if path.exists() else pd.DataFrame()
@@ -143,6 +153,7 @@ def main(argv=None):
             row = dict(final_scores(name, cand, res.G_ema, enc, inception), step=res.step, kimg=res.step * 32 / 1000,
                        wall_s=float(res.log.wall_s.iloc[-1]) if len(res.log) else None, threads=torch.get_num_threads())
             _append(RESULTS/'stretches.csv', row, keys=('candidate', 'step'))
+            keep_if_best(name, res, row)
             if res.step == a.budget_kimg * 1000 / 32: _append(RESULTS/'final.csv', row, keys=('candidate',))
             print(json.dumps(row), flush=True)
         print(f'{name}: {res.step} steps, {time.time() - t0:.0f} s this stretch', flush=True)
