@@ -32,7 +32,8 @@ from . import layers as layers_module
 from . import losses as losses_module, metrics as metrics_module, parameterizations as param_module
 from .adapt import AdaptConfig, adapt, load_adapted
 from .checkpoints import load_discriminator, load_generator, read_checkpoint, weights_fingerprint
-from .core import (Profile, atomic_write, checksum, file_sha256, get_path, get_profile, progress,
+from .core import (Profile, atomic_write, checksum, file_sha256, get_path, get_profile, image_grid,
+                                 progress,
                                  seed_everything)
 from .data import base_rows, few_shot, load_images, load_set, validation_test_split
 from .discriminator import Discriminator
@@ -47,10 +48,10 @@ from .metrics import (cross_domain_correspondence, diversity, fid_from_features,
 __all__ = ['CODE_MODULES', 'VALIDATION_SEED', 'STUDY_PARAMETERIZATIONS', 'PROTOCOL', 'PROTOCOL_TARGETS', 'code_text',
            'code_closure', 'code_version', 'source_path', 'source_fingerprint', 'Run', 'make_grid', 'load_source',
            'real_features', 'source_samples', 'style_probabilities', 'style_probability', 'gap_closed', 'evaluate',
-           'machine_info', 'ResultsStore', 'run_one', 'compute_row', 'GridIncomplete', 'run_grid', 'study_store',
-           'study_source', 'run_generators', 'protocol_test_rows', 'protocol', 'protocol_runs', 'sweep_lr',
-           'learning_rate_sweep', 'chosen_learning_rates', 'tuned_runs', 'spearman', 'spearman_ci',
-           'hierarchical_bootstrap', 'verdict', 'plot_metric']
+           'machine_info', 'ResultsStore', 'extra_judges', 'sample_strip', 'strip_images', 'run_one', 'compute_row',
+           'GridIncomplete', 'run_grid', 'study_store', 'study_source', 'run_generators', 'protocol_test_rows',
+           'protocol', 'protocol_runs', 'sweep_lr', 'learning_rate_sweep', 'chosen_learning_rates', 'tuned_runs',
+           'spearman', 'spearman_ci', 'hierarchical_bootstrap', 'verdict', 'plot_metric']
 
 # %% ../nbs/17_experiments.ipynb #d23a0d69
 CODE_MODULES = (layers_module, generator_module, param_module, losses_module, adapt_module, augment_module,
@@ -324,6 +325,13 @@ class ResultsStore:
         if size is None: return small if small.exists() else self.large_deltas/f'{key}.delta.pt'
         return small if size <= self.max_delta_bytes else self.large_deltas/f'{key}.delta.pt'
 
+    def keep(self, key: str) -> bool:
+        """Move the delta of `key` from the local run folder to beside its row (committed, whatever its size), for the
+        runs a study reloads as generators; whether it is there now."""
+        small, large = self.root/'deltas'/f'{key}.delta.pt', self.large_deltas/f'{key}.delta.pt'
+        if not small.exists() and large.exists(): atomic_write(small, large.read_bytes()); large.unlink()
+        return small.exists()
+
     def state(self, key: str, version: str) -> str:
         "'missing', 'stale' (computed by other code), 'failed' or 'ok'."
         row = self.read(key)
@@ -337,6 +345,29 @@ class ResultsStore:
 
 # %% ../nbs/17_experiments.ipynb #0b0ffb07
 VALIDATION_SEED = 555   # the latents of validation evaluations: not the test evaluation's (`evaluate`'s seed 777)
+
+def extra_judges(target: str) -> dict[str, Path]:
+    """Judges of a run besides the emoji encoder: an encoder trained without the target's whole set, where one is in
+    `[paths] checkpoints` (`emoji_encoder_without_<set>.pt`, `09_features`), as `{'loo': path}`."""
+    p = get_path('checkpoints')/f"emoji_encoder_without_{target.partition(':')[0]}.pt"
+    return {'loo': p} if p.is_file() else {}
+
+_JUDGES: dict = {}
+
+def sample_strip(G, n: int = 8, seed: int = 1) -> str:
+    "`n` samples of `G` (`draw_samples`, `seed`) as one row of a PNG, base64: a look at a run that needs no delta."
+    import base64, io
+    buf = io.BytesIO()
+    image_grid(torch.cat(list(draw_samples(G, n, seed))), nrow=n, pad=0).save(buf, format='PNG')
+    return base64.b64encode(buf.getvalue()).decode()
+
+def strip_images(strip: str) -> torch.Tensor:
+    "The images `[n, 3, H, H]` in [-1, 1] of a `sample_strip`."
+    import base64, io
+    from PIL import Image
+    a = torch.from_numpy(np.asarray(Image.open(io.BytesIO(base64.b64decode(strip))).convert('RGB')).copy())
+    h = a.shape[0]
+    return (a.permute(2, 0, 1).float() / 127.5 - 1).unflatten(2, (-1, h)).permute(2, 0, 1, 3)
 
 def run_one(run: Run, extractor: FeatureExtractor, device='cpu') -> tuple[dict, bytes]:
     """Adapt and evaluate one run: its metrics (n_params, timing, metrics, the training curve) and its delta file's
@@ -360,6 +391,16 @@ def run_one(run: Run, extractor: FeatureExtractor, device='cpu') -> tuple[dict, 
         src_cps = load_set(meta.get('data', 'noto')).meta.codepoints.dropna()
         target_cps = load_set(run.target).meta.codepoints.dropna()
     metrics = evaluate(G, Gv, shots, test, extractor, run.n_eval, src_cps, target_cps, target_set=run.target)
+    for name, path in (extra_judges(run.target).items() if isinstance(extractor, EmojiEncoder) else ()):
+        if path not in _JUDGES: _JUDGES[path] = load_emoji_encoder(path)
+        judge = _JUDGES[path]   # the same test images and the same samples as `evaluate`'s (seed 777)
+        real = real_features(judge, load_images(test, G.resolution))
+        fake = generator_features(judge, Gv, run.n_eval, seed=777)
+        src = real_features(judge, source_samples(G, run.n_eval, 777))
+        m = min(len(real), len(fake), 500)
+        metrics.update({f'kid_{name}': kid(real, fake, n_subsets=50, subset_size=m).mean,
+                        f'kid_source_{name}': kid(real, src, n_subsets=50, subset_size=m).mean, f'judge_{name}': judge.id})
+    metrics['samples'] = sample_strip(Gv)
     with tempfile.TemporaryDirectory() as d:
         delta = res.save_delta(Path(d)/'delta.pt', meta=dict(run=run.to_dict())).read_bytes()
     vals = res.log.val_kid.dropna() if 'val_kid' in res.log else pd.Series(dtype=float)
@@ -408,13 +449,16 @@ def _recompute_from_env() -> bool: return os.environ.get('STYLESPACE_LAB_RECOMPU
 
 def run_grid(runs: list[Run], store: ResultsStore | str | Path | None = None, extractor: FeatureExtractor | None = None,
              device='cpu', retry_failed: bool = False, recompute: bool | None = None, show_progress: bool = True,
-             workers: int = 1, executor=None, max_minutes: float | None = None) -> pd.DataFrame:
+             workers: int = 1, executor=None, max_minutes: float | None = None,
+             keep_deltas: bool = False) -> pd.DataFrame:
     """Every run's row, read from `store` (default: `study_store()`) or computed there: missing, stale (another code
     version or another judge: the extractor's id is part of the row's version), failed (with `retry_failed`) or all
     (`recompute`). `executor` (anything with `submit`, e.g. `client.get_executor()` of a Dask
     cluster) or `workers > 1` (a local pool of one-thread processes) computes in parallel. With `max_minutes` (or the
     setting `STYLESPACE_LAB_GRID_MINUTES`), no run starts after that many minutes: the finished ones are in the store
-    and `GridIncomplete` says how many are left (the same call continues)."""
+    and `GridIncomplete` says how many are left (the same call continues). With `keep_deltas`, every run's delta is
+    kept beside its row (committed), so a study can reload the generators on any machine; a finished run whose delta
+    is nowhere is computed again."""
     store = store if isinstance(store, ResultsStore) else ResultsStore(store) if store is not None else study_store()
     recompute = _recompute_from_env() if recompute is None else recompute
     if extractor is None:   # the workers' judge: its weights are part of what a row was computed by
@@ -424,7 +468,9 @@ def run_grid(runs: list[Run], store: ResultsStore | str | Path | None = None, ex
     version, done = f'{code_version()}+{judge}', set()
     keys = [run.key() for run in runs]
     redo = {'missing', 'stale'} | ({'failed'} if retry_failed else set()) | ({'ok', 'failed'} if recompute else set())
-    todo = list({k: r for k, r in zip(keys, runs) if store.state(k, version) in redo}.items())
+    todo = list({k: r for k, r in zip(keys, runs)
+                 if store.state(k, version) in redo or (keep_deltas and store.state(k, version) == 'ok'
+                                                         and not store.keep(k))}.items())
     max_minutes = _grid_minutes_from_env() if max_minutes is None else max_minutes
     deadline = time.time() + 60 * max_minutes if max_minutes is not None else float('inf')
     own_pool = executor is None and workers > 1 and len(todo) > 1
@@ -448,6 +494,8 @@ def run_grid(runs: list[Run], store: ResultsStore | str | Path | None = None, ex
     finally:
         if own_pool: executor.shutdown()
     if len(done) < len(todo): raise GridIncomplete(len(todo) - len(done), len(keys), max_minutes)
+    if keep_deltas:
+        for k in done: store.keep(k)
     df = pd.DataFrame([store.read(k) for k in keys])
     for col in ('losses', 'param_kwargs'):
         if col in df: df[col] = df[col].map(lambda v: json.dumps(v, default=str))

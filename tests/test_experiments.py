@@ -105,3 +105,18 @@ def test_grid_time_limit_keeps_finished_runs_and_continues(tmp_path, one_thread,
     monkeypatch.setenv('STYLESPACE_LAB_GRID_MINUTES', 'soon')
     with pytest.raises(ValueError, match='number of minutes'):
         run_grid(grid()[:2], store(tmp_path), extractor=ext, show_progress=False)
+
+
+def test_keep_deltas_moves_them_beside_the_rows_and_recomputes_lost_ones(tmp_path, one_thread):
+    ext = RandomCNNFeatures(seed=0)
+    st = ResultsStore(tmp_path/'store', max_delta_bytes=1, large_deltas=tmp_path/'large')   # every delta is "large"
+    first = run_grid(grid()[:1], st, extractor=ext, show_progress=False)
+    key = first.key.iloc[0]
+    assert (tmp_path/'large'/f'{key}.delta.pt').exists() and not (tmp_path/'store'/'deltas').exists()
+    kept = run_grid(grid()[:1], st, extractor=ext, show_progress=False, keep_deltas=True)
+    assert kept.created.tolist() == first.created.tolist()                  # moved, not recomputed
+    assert (tmp_path/'store'/'deltas'/f'{key}.delta.pt').exists() and not (tmp_path/'large'/f'{key}.delta.pt').exists()
+    (tmp_path/'store'/'deltas'/f'{key}.delta.pt').unlink()                  # a clone without the delta
+    again = run_grid(grid()[:1], st, extractor=ext, show_progress=False, keep_deltas=True)
+    assert again.created.iloc[0] != first.created.iloc[0] and st.delta_path(key).exists()
+    assert again.fid.iloc[0] == pytest.approx(first.fid.iloc[0], rel=1e-6)
