@@ -14,6 +14,8 @@ committed checkpoint. `nbs/15_train.ipynb` draws the curves, the choice and the 
 
     OMP_NUM_THREADS=1 nohup .venv/bin/python tools/source_candidates.py --kimg 32 > ~/stylespace-runs/candidates.log 2>&1 &
     # continue the chosen one in stretches (a committed, measured state at the end of each)
+    # the other sources of the checkpoint-selection study, 32 kimg each
+    OMP_NUM_THREADS=1 nohup .venv/bin/python tools/source_candidates.py --only twemoji-smileys noto-animals --kimg 32 &
     OMP_NUM_THREADS=2 nohup .venv/bin/python tools/source_candidates.py --only smileys --kimg 2000 --max-minutes 100 &
 """
 from __future__ import annotations
@@ -41,10 +43,15 @@ RUNS = Path(os.environ.get('STYLESPACE_RUNS', '~/stylespace-runs')).expanduser()
 YARDSTICK = 'twemoji'   # another vendor's drawing of the same glyphs
 
 CANDIDATES = {'smileys': 'noto:smileys', 'smileys-people': 'noto:smileys-people', 'noto-base': 'noto:base'}   # data.SUBSETS
+# more sources that learned other things, for the checkpoint-selection study (Grigoryev et al., study 23): the same
+# architecture and budget, other vendors' drawings of the smileys or other Noto content; each keeps its own D
+OTHER_SOURCES = {'twemoji-smileys': 'twemoji:smileys', 'fluent-smileys': 'fluent-emoji-flat:smileys',
+                 'openmoji-smileys': 'openmoji:smileys', 'noto-animals': 'noto:animals'}
+SOURCES = {**CANDIDATES, **OTHER_SOURCES}
 
 def candidate_set(name: str):
     "The candidate's images as an `EmojiSet` (a named part of noto at 32x32)."
-    return load_set(CANDIDATES[name], 32)
+    return load_set(SOURCES[name], 32)
 
 def yardstick_set(cand):
     "The yardstick vendor's drawing of the glyphs the candidate has (as many as it draws)."
@@ -61,7 +68,7 @@ def run_candidate(name: str, steps: int, lr: float, max_minutes: float | None):
     cand = candidate_set(name)
     run_dir = RUNS/f'candidate-{name}'
     init = CKPTS/f'{name}.pt'
-    meta = dict(data=CANDIDATES[name], n_images=len(cand), candidate=name)
+    meta = dict(data=SOURCES[name], n_images=len(cand), candidate=name)
     res = train(cand.tensor(), run_dir, GeneratorConfig.from_profile('cpu'), train_config(steps, lr), meta=meta,
                 init_from=init if init.exists() else None, max_minutes=max_minutes)
     return cand, res
@@ -134,7 +141,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--kimg', type=float, default=24., help='images seen per candidate, in thousands (batch 32)')
     ap.add_argument('--lr', type=float, default=0.0025)
-    ap.add_argument('--only', nargs='*', default=list(CANDIDATES))
+    ap.add_argument('--only', nargs='*', default=list(CANDIDATES), choices=list(SOURCES),
+                    help='which sources (default: the three candidates of the source choice)')
     ap.add_argument('--max-minutes', type=float, default=None, help='wall-time limit per candidate')
     ap.add_argument('--budget-kimg', type=float, default=32., help='the equal budget of the comparison (final.csv)')
     a = ap.parse_args(argv)
@@ -154,7 +162,8 @@ def main(argv=None):
                        wall_s=float(res.log.wall_s.iloc[-1]) if len(res.log) else None, threads=torch.get_num_threads())
             _append(RESULTS/'stretches.csv', row, keys=('candidate', 'step'))
             keep_if_best(name, res, row)
-            if res.step == a.budget_kimg * 1000 / 32: _append(RESULTS/'final.csv', row, keys=('candidate',))
+            if name in CANDIDATES and res.step == a.budget_kimg * 1000 / 32:   # the source choice's table
+                _append(RESULTS/'final.csv', row, keys=('candidate',))
             print(json.dumps(row), flush=True)
         print(f'{name}: {res.step} steps, {time.time() - t0:.0f} s this stretch', flush=True)
 
