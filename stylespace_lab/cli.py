@@ -546,12 +546,13 @@ def write_source_samples(profile: str | None = None, n: int = 64) -> Path:
     return save_grid(imgs, figures_dir(profile)/f'source_samples_{name}.png', nrow=8, scale=2)
 
 def run_study(profile: str = 'cpu', notebooks: list[str] | None = None, nbs_path: str | Path = 'nbs',
-              log=print, recompute: bool = False, max_minutes: float | None = None) -> list[Path]:
+              log=print, recompute: bool = False,
+              max_minutes: float | None = None) -> tuple[list[Path], dict[str, str]]:
     """Build missing benchmark data, then run the study notebooks that exist (or `notebooks`) under `profile`; return
-    the figure files written. The notebooks read their runs from the results store and compute only what is missing
-    or stale; `recompute` computes every run again. With `max_minutes`, no run starts after that many minutes: a
-    notebook whose grid is not complete stops at its grid (its finished runs are kept) and is named in
-    `run_study.incomplete`; the same command continues."""
+    the figure files written and the notebooks left incomplete (name -> why). The notebooks read their runs from the
+    results store and compute only what is missing or stale; `recompute` computes every run again. With
+    `max_minutes`, no run starts after that many minutes: a notebook whose grid is not complete stops at its grid
+    (its finished runs are kept) and is left incomplete; the same command continues."""
     from stylespace_lab.core import figures_dir, get_profile
     get_profile(profile)   # a clear error for an unknown profile before any work
     nbs = Path(nbs_path)
@@ -570,21 +571,22 @@ def run_study(profile: str = 'cpu', notebooks: list[str] | None = None, nbs_path
     written = [write_source_samples(profile)]
     if recompute: os.environ['STYLESPACE_LAB_RECOMPUTE'] = '1'   # read by experiments.run_grid in the notebooks
     from stylespace_lab.experiments import GridIncomplete
-    run_study.incomplete = {}
+    incomplete = {}
     for i, n in enumerate(names, 1):
         t = time.time()
         if max_minutes is not None:   # what is left of the limit, read by experiments.run_grid in the notebook
             left = max_minutes - (t - start) / 60
-            if left <= 0: run_study.incomplete[n] = 'not started: out of time'; continue
+            if left <= 0: incomplete[n] = 'not started: out of time'; continue
             os.environ['STYLESPACE_LAB_GRID_MINUTES'] = str(left)
         log(f"[{i}/{len(names)}] {n} ({profile}) ...")
         try: run_notebook(nbs/f'{n}.ipynb', profile)
         except GridIncomplete as e:
-            run_study.incomplete[n] = str(e); log(f"[{i}/{len(names)}] {n} incomplete: {e}"); continue
+            incomplete[n] = str(e); log(f"[{i}/{len(names)}] {n} incomplete: {e}"); continue
         finally: os.environ.pop('STYLESPACE_LAB_GRID_MINUTES', None)
         log(f"[{i}/{len(names)}] {n} done in {time.time() - t:.0f} s")
     figs = figures_dir(profile)
-    return sorted({*written, *(p for p in figs.glob('*') if p.is_file() and p.stat().st_mtime >= start)})
+    written = sorted({*written, *(p for p in figs.glob('*') if p.is_file() and p.stat().st_mtime >= start)})
+    return written, incomplete
 
 def _study_args(sp):
     sp.add_argument('--profile', default='cpu',
@@ -604,10 +606,10 @@ def _cmd_study(a):
     from stylespace_lab.core import figures_dir
     if a.max_minutes is not None and a.max_minutes <= 0:
         raise UserError(f"--max-minutes must be > 0, got {a.max_minutes:g}")
-    written = run_study(profile=a.profile, notebooks=a.notebooks or None, nbs_path=a.nbs, recompute=a.recompute,
-                        max_minutes=a.max_minutes)
+    written, incomplete = run_study(profile=a.profile, notebooks=a.notebooks or None, nbs_path=a.nbs,
+                                    recompute=a.recompute, max_minutes=a.max_minutes)
     print(f"figures written ({len(written)}) to {figures_dir(a.profile)}:")
     for p in written: print(f"  {p.name}")
-    if run_study.incomplete:
-        for n, why in run_study.incomplete.items(): print(f"incomplete: {n}: {why}")
+    if incomplete:
+        for n, why in incomplete.items(): print(f"incomplete: {n}: {why}")
         return 3

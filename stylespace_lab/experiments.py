@@ -33,8 +33,7 @@ from . import losses as losses_module, metrics as metrics_module, parameterizati
 from .adapt import AdaptConfig, adapt, load_adapted
 from .checkpoints import load_discriminator, load_generator, read_checkpoint, weights_fingerprint
 from .core import (Profile, atomic_write, checksum, file_sha256, get_path, get_profile, image_grid,
-                                 progress,
-                                 seed_everything)
+                                 progress, seed_everything)
 from .data import base_rows, few_shot, load_images, load_set, validation_test_split
 from .discriminator import Discriminator
 from .generator import Generator
@@ -50,8 +49,9 @@ __all__ = ['CODE_MODULES', 'VALIDATION_SEED', 'STUDY_PARAMETERIZATIONS', 'PROTOC
            'real_features', 'source_samples', 'style_probabilities', 'style_probability', 'gap_closed', 'evaluate',
            'machine_info', 'ResultsStore', 'extra_judges', 'sample_strip', 'strip_images', 'run_one', 'compute_row',
            'GridIncomplete', 'run_grid', 'study_store', 'study_source', 'run_generators', 'protocol_test_rows',
-           'protocol', 'protocol_runs', 'sweep_lr', 'learning_rate_sweep', 'chosen_learning_rates', 'tuned_runs',
-           'spearman', 'spearman_ci', 'hierarchical_bootstrap', 'verdict', 'plot_metric']
+           'protocol', 'protocol_runs', 'sweep_lr', 'learning_rate_sweep', 'validation_gap_closed',
+           'chosen_learning_rates', 'learning_rates', 'tuned_runs', 'spearman', 'spearman_ci', 'hierarchical_bootstrap',
+           'verdict', 'plot_metric']
 
 # %% ../nbs/17_experiments.ipynb #d23a0d69
 CODE_MODULES = (layers_module, generator_module, param_module, losses_module, adapt_module, augment_module,
@@ -72,11 +72,12 @@ def code_text(source: str) -> str:
     return ast.dump(tree)
 
 def _defined_names(node) -> list[str]:
-    "The top-level names a module-level statement defines (none for imports and `__all__`)."
+    """The top-level names a module-level statement defines (`__all__` too: no run reads it, so exporting a function
+    is not a change of what runs)."""
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): return [node.name]
     targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
         node, (ast.AnnAssign, ast.AugAssign)) else []
-    return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name) and n.id != '__all__']
+    return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
 
 def _referenced_names(node) -> set[str]:
     "Every name a statement reads: bare names and attribute names (`x.f` may be a patched `f`)."
@@ -399,7 +400,8 @@ def run_one(run: Run, extractor: FeatureExtractor, device='cpu') -> tuple[dict, 
         src = real_features(judge, source_samples(G, run.n_eval, 777))
         m = min(len(real), len(fake), 500)
         metrics.update({f'kid_{name}': kid(real, fake, n_subsets=50, subset_size=m).mean,
-                        f'kid_source_{name}': kid(real, src, n_subsets=50, subset_size=m).mean, f'judge_{name}': judge.id})
+                        f'kid_source_{name}': kid(real, src, n_subsets=50, subset_size=m).mean,
+                        f'judge_{name}': judge.id})
     metrics['samples'] = sample_strip(Gv)
     with tempfile.TemporaryDirectory() as d:
         delta = res.save_delta(Path(d)/'delta.pt', meta=dict(run=run.to_dict())).read_bytes()
@@ -413,6 +415,11 @@ def run_one(run: Run, extractor: FeatureExtractor, device='cpu') -> tuple[dict, 
 
 _WORKER: dict = {}
 
+def _default_extractor() -> EmojiEncoder:
+    "The committed emoji encoder, loaded once per process: the judge of rows computed without an `extractor`."
+    if 'extractor' not in _WORKER: _WORKER['extractor'] = load_emoji_encoder()
+    return _WORKER['extractor']
+
 def compute_row(run: dict, key: str, version: str, extractor: FeatureExtractor | None = None, device: str = 'cpu',
                 settings_env: dict | None = None, threads: int | None = None) -> tuple[dict, bytes | None]:
     """Compute one run (given as `Run.to_dict()`) in this process or a worker: `(row, delta bytes)`, the row `ok` or
@@ -420,9 +427,7 @@ def compute_row(run: dict, key: str, version: str, extractor: FeatureExtractor |
     encoder is loaded once per process when no `extractor` is given."""
     if settings_env: os.environ.update(settings_env)
     if threads: torch.set_num_threads(threads)
-    if extractor is None:
-        if 'extractor' not in _WORKER: _WORKER['extractor'] = load_emoji_encoder()
-        extractor = _WORKER['extractor']
+    extractor = extractor if extractor is not None else _default_extractor()
     t, delta = time.time(), None
     try:
         metrics, delta = run_one(Run.from_dict(run), extractor, device)
@@ -461,16 +466,13 @@ def run_grid(runs: list[Run], store: ResultsStore | str | Path | None = None, ex
     is nowhere is computed again."""
     store = store if isinstance(store, ResultsStore) else ResultsStore(store) if store is not None else study_store()
     recompute = _recompute_from_env() if recompute is None else recompute
-    if extractor is None:   # the workers' judge: its weights are part of what a row was computed by
-        if 'extractor' not in _WORKER: _WORKER['extractor'] = load_emoji_encoder()
-        judge = _WORKER['extractor'].id
-    else: judge = extractor.id
+    judge = (extractor if extractor is not None else _default_extractor()).id   # part of what made a row
     version, done = f'{code_version()}+{judge}', set()
     keys = [run.key() for run in runs]
     redo = {'missing', 'stale'} | ({'failed'} if retry_failed else set()) | ({'ok', 'failed'} if recompute else set())
+    state = {k: store.state(k, version) for k in keys}
     todo = list({k: r for k, r in zip(keys, runs)
-                 if store.state(k, version) in redo or (keep_deltas and store.state(k, version) == 'ok'
-                                                         and not store.keep(k))}.items())
+                 if state[k] in redo or (keep_deltas and state[k] == 'ok' and not store.keep(k))}.items())
     max_minutes = _grid_minutes_from_env() if max_minutes is None else max_minutes
     deadline = time.time() + 60 * max_minutes if max_minutes is not None else float('inf')
     own_pool = executor is None and workers > 1 and len(todo) > 1
@@ -554,7 +556,8 @@ def protocol_test_rows(targets=PROTOCOL_TARGETS, profile: str | Profile | None =
     return {k: np.array(sorted(v)) for k, v in out.items()}
 
 def protocol(profile: str | Profile | None = None) -> dict:
-    "The studies' protocol under `profile` (shots, sweep targets, learning-rate factors, parameterizations, run budget)."
+    """The studies' protocol under `profile` (shots, sweep targets, learning-rate factors, parameterizations, run
+    budget)."""
     return PROTOCOL[get_profile(profile).name]
 
 def protocol_runs(targets, parameterization: str, lr: float, seeds=(0,), source: str | None = None,
@@ -579,10 +582,14 @@ def learning_rate_sweep(profile: str | Profile | None = None, source: str | None
     return [r for p in pr['parameterizations'] for f in pr['lr_factors']
             for r in protocol_runs(pr['sweep_targets'], p, sweep_lr(p, f), source=source, profile=profile)]
 
+def validation_gap_closed(rows: pd.DataFrame) -> pd.Series:
+    "Each run's share of the validation-KID gap closed at its best step: `1 - val_kid_best / val_kid_start`."
+    return 1 - rows.val_kid_best / rows.val_kid_start
+
 def chosen_learning_rates(sweep: pd.DataFrame) -> pd.DataFrame:
-    """Per parameterization, the rate with the highest mean (over sweep targets) share of the validation gap closed,
-    `1 - val_kid_best / val_kid_start`, and whether it lies at an end of the sweep (the best may lie beyond)."""
-    d = sweep[sweep.status == 'ok'].assign(val_gap_closed=lambda x: 1 - x.val_kid_best / x.val_kid_start)
+    """Per parameterization, the rate with the highest mean (over sweep targets) `validation_gap_closed`, and whether
+    it lies at an end of the sweep (the best may lie beyond)."""
+    d = sweep[sweep.status == 'ok'].assign(val_gap_closed=validation_gap_closed)
     if d.empty: raise ValueError("no finished sweep runs to choose from")
     mean = d.groupby(['parameterization', 'lr']).val_gap_closed.mean()
     best = mean.groupby(level=0).idxmax().map(lambda ix: ix[1])
@@ -590,13 +597,19 @@ def chosen_learning_rates(sweep: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(dict(lr=best, val_gap_closed=mean.groupby(level=0).max(),
                              at_the_edge=[best[p] in (ends.loc[p, 'min'], ends.loc[p, 'max']) for p in best.index]))
 
-def tuned_runs(targets, parameterizations, seeds, store: ResultsStore | None = None, workers: int = 1,
-               profile: str | Profile | None = None, source: str | None = None) -> tuple[list[Run], pd.DataFrame]:
-    """Run (or read) the learning-rate sweep, then declare `parameterizations` x `targets` x `seeds` (an int, or a
-    dict parameterization -> seeds) at the chosen rates: `(runs, chosen)`. A sweep still incomplete raises
-    `GridIncomplete` (with a time limit) like any grid."""
+def learning_rates(store: ResultsStore | None = None, workers: int = 1, profile: str | Profile | None = None,
+                   source: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run (or read) the learning-rate sweep and choose from it: `(sweep rows, chosen_learning_rates)`. A sweep still
+    incomplete raises `GridIncomplete` (with a time limit) like any grid."""
     sweep = run_grid(learning_rate_sweep(profile, source), store, workers=workers)
-    chosen = chosen_learning_rates(sweep)
+    return sweep, chosen_learning_rates(sweep)
+
+def tuned_runs(targets, parameterizations, seeds, store: ResultsStore | None = None, workers: int = 1,
+               profile: str | Profile | None = None, source: str | None = None,
+               chosen: pd.DataFrame | None = None) -> tuple[list[Run], pd.DataFrame]:
+    """The protocol's runs of `parameterizations` x `targets` x `seeds` (an int, or a dict parameterization -> seeds)
+    at the rates `learning_rates` chose (or `chosen`, its result already at hand): `(runs, chosen)`."""
+    if chosen is None: _, chosen = learning_rates(store, workers, profile, source)
     missing = [p for p in parameterizations if p not in chosen.index]
     if missing: raise ValueError(f"parameterization(s) {missing} are not in the protocol's sweep "
                                  f"({', '.join(chosen.index)})")

@@ -292,7 +292,7 @@ def test_nearest_neighbours_matches_brute_force_in_chunks(seed):
     full = np.linalg.norm(q[:, None] - r[None], axis=-1)
     np.testing.assert_array_equal(i, full.argmin(1))
     np.testing.assert_allclose(d, full.min(1), rtol=1e-9)
-    d_self, i_self = nearest_neighbours(r, r, chunk=8, exclude_self=True)
+    _, i_self = nearest_neighbours(r, r, chunk=8, exclude_self=True)
     assert (i_self != np.arange(len(r))).all()
 
 

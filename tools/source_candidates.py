@@ -14,9 +14,9 @@ committed checkpoint. `nbs/15_train.ipynb` draws the curves, the choice and the 
 
     OMP_NUM_THREADS=1 nohup .venv/bin/python tools/source_candidates.py --kimg 32 > ~/stylespace-runs/candidates.log 2>&1 &
     # continue the chosen one in stretches (a committed, measured state at the end of each)
+    OMP_NUM_THREADS=2 nohup .venv/bin/python tools/source_candidates.py --only smileys --kimg 2000 --max-minutes 100 &
     # the other sources of the checkpoint-selection study, 32 kimg each
     OMP_NUM_THREADS=1 nohup .venv/bin/python tools/source_candidates.py --only twemoji-smileys noto-animals --kimg 32 &
-    OMP_NUM_THREADS=2 nohup .venv/bin/python tools/source_candidates.py --only smileys --kimg 2000 --max-minutes 100 &
 """
 from __future__ import annotations
 
