@@ -112,3 +112,19 @@ def test_select_keeps_the_best_evaluation_and_stops_on_a_plateau(nets):
     plain = adapt(G, targets(), cfg(steps=2), D=D, show_progress=False)
     assert torch.equal(res.param.flat(), plain.param.flat())    # the state at step 2, as a 2-step run leaves it
     with pytest.raises(ValueError, match='give eval_fn and eval_every'): adapt(G, targets(), cfg(), D=D, select='val')
+
+
+def test_g_step_computes_no_d_weight_gradients(nets):
+    "The G step asks D for input gradients only (its weight gradients would be thrown away); FreezeD's set survives."
+    from stylespace_lab import losses
+    G, D = nets
+    real, seen = losses.g_adversarial_loss, []
+    def spy(D, fake, augment=None):
+        seen.append(any(p.requires_grad for p in D.parameters()))
+        return real(D, fake, augment)
+    with mock.patch('stylespace_lab.losses.g_adversarial_loss', side_effect=spy):
+        res = adapt(G, targets(), cfg(steps=3, freeze_d=1), D=D, show_progress=False)
+    assert seen == [False] * 3
+    trainable = {n for n, p in res.D.named_parameters() if p.requires_grad}
+    assert trainable and not any(n.startswith('from_rgb.') for n in trainable)
+    assert trainable == {n for n, p in res.D.named_parameters() if not n.startswith(('from_rgb.', 'blocks.b16.'))}
