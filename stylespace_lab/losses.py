@@ -23,8 +23,9 @@ from .layers import NOISE_MODES
 
 # %% auto #0
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'LOSSES', 'r1_penalty', 'g_adversarial_loss', 'd_adversarial_loss', 'freeze_d', 'cdc_loss',
-           'paired_synthesis', 'd_feature_fn', 'Projection', 'project', 'reconstruction_loss', 'd_distillation_loss',
-           'load_clip_image_encoder', 'ClipDirectionalLoss', 'LossInfo', 'losses_table']
+           'paired_synthesis', 'd_feature_fn', 'Projection', 'project', 'reconstruction_loss', 'anchored_relation_loss',
+           'twin_features', 'd_distillation_loss', 'load_clip_image_encoder', 'ClipDirectionalLoss', 'LossInfo',
+           'losses_table']
 
 # %% ../nbs/13_losses.ipynb #7411fcb2
 def _check_images(x, resolution: int | None = None, name: str = 'images', min_n: int = 1) -> torch.Tensor:
@@ -248,22 +249,59 @@ def project(G, images: torch.Tensor, steps: int = 300, lr: float = 0.1, w_plus: 
     return Projection(w.detach(), img.detach(), report, noise)
 
 def reconstruction_loss(G_t, proj: Projection, targets: torch.Tensor, feature_fn: Callable | None = None,
-                        pixel: str = 'l1',
-                        feature_weight: float = 1.) -> torch.Tensor:
+                        pixel: str = 'l1', feature_weight: float = 1.,
+                        images: torch.Tensor | None = None) -> torch.Tensor:
     """D3T's reconstruction term: `mean |G_t(w_i) - x_i|` (`pixel='l1'` or `'mse'`) on the projected latents, plus
-    `feature_weight` x the feature distance."""
+    `feature_weight` x the feature distance; `images`: `G_t`'s images of `proj.w` when the step already made them."""
     if not isinstance(proj, Projection): raise ValueError("proj must be a Projection (from `project`), got "
                                                     f"{type(proj).__name__}")
     x = _check_images(targets, G_t.resolution, 'targets')
     if len(x) != len(proj): raise ValueError(f"{len(x)} targets but the projection holds {len(proj)} latents; use "
                                              "proj.select(idx) with targets[idx]")
     if pixel not in ('l1', 'mse'): raise ValueError(f"pixel must be 'l1' or 'mse', got {pixel!r}")
-    w = proj.w.to(_device(G_t))
-    img = _gen(G_t, w, proj.noise)
+    img = _gen(G_t, proj.w.to(_device(G_t)), proj.noise) if images is None else images
+    if img.shape != x.shape: raise ValueError(f"images {tuple(img.shape)} and targets {tuple(x.shape)} differ in shape")
     diff = img - x.to(img.device)
     loss = diff.abs().mean() if pixel == 'l1' else diff.square().mean()
     if feature_fn is not None: loss = loss + feature_weight * _feature_dist(feature_fn(img), feature_fn(x)).mean()
     return loss
+
+# %% ../nbs/13_losses.ipynb #04a4945f
+def _anchor_logp(f: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    "For samples `[B, ...]` and anchors `[N, ...]`: `[B, N]` log-softmax over anchors of the cosine similarities."
+    f, a = F.normalize(f.flatten(1).float(), dim=1), F.normalize(anchors.flatten(1).float(), dim=1)
+    return F.log_softmax(f @ a.t(), dim=1)
+
+def anchored_relation_loss(src_feats: dict, tgt_feats: dict, anchors_src: dict, anchors_tgt: dict,
+                           layers: list[str] | None = None) -> torch.Tensor:
+    """D3T's consistency anchored on the twins: `KL(q_src || q_tgt)` of each sample's softmaxed cosine similarities
+    to the anchors, averaged over samples and `layers` (default: all); the source side gets no gradient."""
+    given = dict(src_feats=src_feats, tgt_feats=tgt_feats, anchors_src=anchors_src, anchors_tgt=anchors_tgt)
+    bad = [k for k, v in given.items() if not isinstance(v, dict)]
+    if bad: raise ValueError(f"{', '.join(bad)} must be feature dicts (from G.synthesis(..., return_features=True))")
+    if any(set(v) != set(src_feats) for v in given.values()):
+        raise ValueError("the four feature dicts must have the same layers: " +
+                         '; '.join(f'{k} {sorted(v)}' for k, v in given.items()))
+    use = list(src_feats) if layers is None else ([layers] if isinstance(layers, str) else list(layers))
+    unknown = [l for l in use if l not in src_feats]
+    if unknown or not use: raise ValueError(f"unknown layer(s) {unknown}; valid: {', '.join(src_feats)}")
+    kls = []
+    for l in use:
+        s, t, a_s, a_t = src_feats[l], tgt_feats[l], anchors_src[l], anchors_tgt[l]
+        if s.shape != t.shape or a_s.shape != a_t.shape or s.shape[1:] != a_s.shape[1:]:
+            raise ValueError(f"layer {l}: samples {tuple(s.shape)} / {tuple(t.shape)} and anchors {tuple(a_s.shape)} "
+                             f"/ {tuple(a_t.shape)} must pair up (same shapes source vs adapted, same feature shape)")
+        if len(a_s) < 2: raise ValueError(f"need at least 2 anchors (a softmax over one is constant), got {len(a_s)}")
+        lp_s, lp_t = _anchor_logp(s.detach(), a_s.detach()), _anchor_logp(t, a_t)
+        kls.append((lp_s.exp() * (lp_s - lp_t)).sum(1).mean())
+    return torch.stack(kls).mean()
+
+def twin_features(G, proj: Projection) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    "`G`'s images and synthesis features of the projected latents (the twins, with the projection's noise)."
+    if not isinstance(proj, Projection): raise ValueError("proj must be a Projection (from `project`), got "
+                                                    f"{type(proj).__name__}")
+    return G.synthesis(G.styles(proj.w.to(_device(G))), proj.noise, return_features=True)
+
 
 # %% ../nbs/13_losses.ipynb #08793435
 def d_distillation_loss(D_src: Discriminator, D_tgt: Discriminator, images: torch.Tensor,
@@ -381,6 +419,22 @@ class LossInfo:
     g_term: Callable | None = None      # g_term(run, fwd) -> scalar loss of the generator
     d_term: Callable | None = None      # d_term(run, real, fake) -> scalar added to the adversarial D loss
 
+def _projection(run) -> Projection:
+    "The targets projected into the source G, once per run: D3T's two generator terms share it."
+    if '_projection' not in run.state:
+        run.state['_projection'] = project(run.source, run.x, steps=run.config.projection_steps, seed=run.config.seed,
+                                           show_progress=run.show_progress)
+    return run.state['_projection']
+
+def _twin_anchors(run) -> dict[str, torch.Tensor]:
+    "The source G's features of the twins: the fixed side of D3T's anchored consistency."
+    with torch.no_grad(): return twin_features(run.source, _projection(run))[1]
+
+def _twins_now(run, fwd) -> tuple[torch.Tensor, dict]:
+    "The adapted G's images and features of the twins, computed once per step (kept on the step's `fwd`)."
+    if getattr(fwd, 'twins', None) is None: fwd.twins = twin_features(run.G, _projection(run))
+    return fwd.twins
+
 def _clip_setup(run, n: int = 64):
     "CLIP's domain direction from the source G's samples (fixed latents, constant noise) to the targets."
     with torch.no_grad(): src = run.source(run.source.sample_z(n, seed=20_000, device=run.x.device), noise='const')
@@ -395,11 +449,15 @@ LOSSES = {   # in the order the loop computes the terms
                     'non-saturating, DiffAugment, lazy R1; D may be FreezeD-frozen (`freeze_d`, Mo et al. 2020)',
                     g_term=lambda run, fwd: g_adversarial_loss(run.D, fwd.img, run.augment)),
     'd3t_rec': LossInfo((project, reconstruction_loss), 'G', 'D3T-GAN (2022), generator side', 1.,
-                        'project targets into the source G once, then L1 of G_t(w_i) to x_i; use with cdc for the '
-                        'consistency term',
-                        setup=lambda run: project(run.source, run.x, steps=run.config.projection_steps,
-                                                  seed=run.config.seed, show_progress=run.show_progress),
-                        g_term=lambda run, fwd: reconstruction_loss(run.G, run.state['d3t_rec'], run.x)),
+                        'project targets into the source G once, then L1 of G_t(w_i) to x_i; with d3t_con, D3T\'s '
+                        'generator-side transfer', setup=_projection,
+                        g_term=lambda run, fwd: reconstruction_loss(run.G, run.state['d3t_rec'], run.x,
+                                                                    images=_twins_now(run, fwd)[0])),
+    'd3t_con': LossInfo((anchored_relation_loss, twin_features), 'G', 'D3T-GAN (2022), generator side', 1000 / 3,
+                        "each sample's relations to the targets' twins G_s(w_i) kept: KL over anchors, all blocks",
+                        paired=True, setup=_twin_anchors,
+                        g_term=lambda run, fwd: anchored_relation_loss(fwd.feats_src, fwd.feats, run.state['d3t_con'],
+                                                                       _twins_now(run, fwd)[1])),
     'd3t_distill': LossInfo((d_distillation_loss,), 'D', 'D3T-GAN (2022), discriminator side', 1.,
                             'frozen source D features vs target D features on real and fake, normalised per level',
                             setup=lambda run: copy.deepcopy(run.D).eval().requires_grad_(False),

@@ -29,7 +29,7 @@ def cfg(**kw):
 def test_source_is_never_modified(nets):
     G, D = nets
     before = {k: v.clone() for k, v in {**G.state_dict(), **{'D.' + k: v for k, v in D.state_dict().items()}}.items()}
-    adapt(G, targets(), cfg(parameterization='full', losses=(('adv', 1.), ('cdc', 1.), ('d3t_rec', 1.), ('d3t_distill', 1.))),
+    adapt(G, targets(), cfg(parameterization='full', losses=(('adv', 1.), ('cdc', 1.), ('d3t_rec', 1.), ('d3t_con', 1.), ('d3t_distill', 1.))),
           D=D, show_progress=False)
     after = {**G.state_dict(), **{'D.' + k: v for k, v in D.state_dict().items()}}
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -128,3 +128,15 @@ def test_g_step_computes_no_d_weight_gradients(nets):
     trainable = {n for n, p in res.D.named_parameters() if p.requires_grad}
     assert trainable and not any(n.startswith('from_rgb.') for n in trainable)
     assert trainable == {n for n, p in res.D.named_parameters() if not n.startswith(('from_rgb.', 'blocks.b16.'))}
+
+
+def test_d3t_generator_terms_share_one_projection_and_one_twin_pass_per_step(nets):
+    from stylespace_lab import losses
+    G, D = nets
+    with mock.patch('stylespace_lab.losses.project', wraps=losses.project) as proj, \
+         mock.patch('stylespace_lab.losses.twin_features', wraps=losses.twin_features) as twins:
+        res = adapt(G, targets(), cfg(steps=3, losses=(('adv', 1.), ('d3t_rec', 1.), ('d3t_con', 1.))), D=D,
+                    show_progress=False)
+    assert proj.call_count == 1
+    assert twins.call_count == 1 + 3   # the source's twins once, the adapted generator's once per step
+    assert {'d3t_rec', 'd3t_con'} <= set(res.log.columns) and res.log[['d3t_rec', 'd3t_con']].notna().all().all()

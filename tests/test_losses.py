@@ -10,7 +10,7 @@ from stylespace_lab.discriminator import Discriminator
 from stylespace_lab.generator import Generator, GeneratorConfig
 from stylespace_lab.losses import (LOSSES, ClipDirectionalLoss, Projection, cdc_loss, d_adversarial_loss, d_distillation_loss,
                                    d_feature_fn, freeze_d, g_adversarial_loss, load_clip_image_encoder, losses_table,
-                                   paired_synthesis, project, reconstruction_loss)
+                                   paired_synthesis, project, reconstruction_loss, anchored_relation_loss, twin_features)
 from stylespace_lab.parameterizations import make_parameterization
 
 SMALL = GeneratorConfig(resolution=16, style_dim=16, n_mlp=2, channel_base=256, channel_max=16)
@@ -160,6 +160,52 @@ def test_d3t_bad_input(nets):
     assert len(p.select(0)) == 1 and len(p.select(slice(0, 2))) == 2
 
 
+# --- D3T (a, continued): consistency anchored on the twins
+
+def feats(n, seed, layers=('b4', 'b8'), c=5):
+    g = torch.Generator().manual_seed(seed)
+    return {l: torch.randn(n, c, 2, 2, generator=g) for l in layers}
+
+
+def test_anchored_relation_is_a_kl_over_anchors():
+    s, a = feats(6, 0), feats(3, 1)
+    assert anchored_relation_loss(s, s, a, a).abs() < 1e-6
+    scaled = lambda f, k: {l: v * k for l, v in f.items()}
+    # cosine similarities: positive rescaling of either side changes nothing
+    assert anchored_relation_loss(s, scaled(s, 3.), a, scaled(a, 0.5)).abs() < 1e-5
+    # swapping which anchor is which moves every sample's distribution: positive, and a proper KL (>= 0) per layer
+    swapped = {l: v.flip(0) for l, v in a.items()}
+    one = [anchored_relation_loss(s, s, a, swapped, layers=[l]) for l in s]
+    assert all(v > 0 for v in one)
+    assert anchored_relation_loss(s, s, a, swapped) == pytest.approx(float(sum(one) / len(one)), rel=1e-5)
+    t = {l: v.clone().requires_grad_(True) for l, v in s.items()}
+    src = {l: v.clone().requires_grad_(True) for l, v in s.items()}
+    anchored_relation_loss(src, t, a, swapped).backward()
+    assert all(src[l].grad is None and t[l].grad is not None for l in s)   # the source side is a fixed reference
+
+
+def test_anchored_relation_bad_input():
+    s, a = feats(4, 0), feats(3, 1)
+    with pytest.raises(ValueError, match='must be feature dicts'): anchored_relation_loss(s, s, a, a['b4'])
+    with pytest.raises(ValueError, match='same layers'): anchored_relation_loss(s, s, a, {'b4': a['b4']})
+    with pytest.raises(ValueError, match='valid: b4, b8'): anchored_relation_loss(s, s, a, a, layers=['b16'])
+    with pytest.raises(ValueError, match='at least 2 anchors'):
+        anchored_relation_loss(s, s, feats(1, 2), feats(1, 2))
+    with pytest.raises(ValueError, match='pair up'): anchored_relation_loss(s, feats(5, 0), a, a)
+    with pytest.raises(ValueError, match='pair up'): anchored_relation_loss(s, s, feats(3, 1, c=4), feats(3, 1, c=4))
+    with pytest.raises(ValueError, match='Projection'): twin_features(None, object())
+
+
+def test_twin_features_reuse_in_reconstruction(nets):
+    G, _ = nets
+    x = images(G, 2, 7)
+    p = project(G, x, steps=2, show_progress=False)
+    img, f = twin_features(G, p)
+    assert list(f) == ['b4', 'b8', 'b16'] and img.shape == x.shape
+    assert torch.equal(reconstruction_loss(G, p, x, images=img), reconstruction_loss(G, p, x))
+    with pytest.raises(ValueError, match='differ in shape'): reconstruction_loss(G, p, x, images=img[:, :, :8, :8])
+
+
 # --- D3T (b): distillation
 
 @pytest.mark.parametrize('kind', ['l2', 'cosine'])
@@ -231,6 +277,6 @@ def test_clip_directional_maths():
 
 
 def test_registry():
-    assert list(LOSSES) == ['cdc', 'adv', 'd3t_rec', 'd3t_distill', 'clip_dir']   # the order the loop computes them
+    assert list(LOSSES) == ['cdc', 'adv', 'd3t_rec', 'd3t_con', 'd3t_distill', 'clip_dir']   # the order the loop computes them
     t = losses_table()
     assert {'trains', 'paper', 'default_weight'} <= set(t.columns)
