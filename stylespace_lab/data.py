@@ -30,7 +30,8 @@ from .core import atomic_write, get_path, image_grid, progress
 # %% auto #0
 __all__ = ['SUBSETS', 'IMAGE_EXTENSIONS', 'split_set_name', 'is_set_name', 'load_meta', 'EmojiSet', 'load_set', 'glyph_groups',
            'paired_index', 'domain_distance_table', 'plot_sets', 'shared_codepoints', 'plot_pairs', 'EmojiDataset',
-           'few_shot', 'validation_test_split', 'base_rows', 'load_image', 'ImageFolder', 'load_images']
+           'few_shot', 'validation_test_split', 'base_rows', 'nested_splits', 'load_image', 'ImageFolder',
+           'load_images']
 
 # %% ../nbs/05_data.ipynb #31c10c7a
 SUBSETS = {
@@ -382,6 +383,22 @@ def base_rows(ds: EmojiDataset) -> np.ndarray:
     `'twemoji:smileys'` (e.g. to keep a target's test images out of a feature extractor's training)."""
     m = ds.set.meta
     return m.row.to_numpy()[ds.indices] if 'row' in m else ds.indices.copy()
+
+# %% ../nbs/05_data.ipynb #3e6e16a8
+def nested_splits(name_or_set, n: int, test_of: int, seed: int = 0, resolution: int = 32,
+                  cache=None) -> tuple[EmojiDataset, EmojiDataset, EmojiDataset]:
+    """`(shots, validation, test)` for comparing target sizes: the test images are the `test_of`-shot split's
+    (`few_shot` + `validation_test_split`, same seed) for every `n`; the `n` shots (nested across sizes) and the
+    validation images come from the rest."""
+    base, heldout = few_shot(name_or_set, test_of, seed=seed, resolution=resolution, cache=cache)
+    val_half, test = validation_test_split(heldout, seed=seed)
+    pool = EmojiDataset(base.set, indices=np.union1d(base.indices, val_half.indices))
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= len(pool) - 2:
+        raise ValueError(f"n must be an int in 1..{len(pool) - 2}: {len(pool)} images lie outside the fixed test "
+                         f"split of {base.set.name!r} and at least 2 stay for validation; got {n!r}")
+    shots, val = few_shot(pool, n, seed=seed)
+    return shots, val, test
+
 
 # %% ../nbs/05_data.ipynb #766ffe00
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.webp')

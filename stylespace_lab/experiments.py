@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import itertools
 import json
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -34,7 +35,7 @@ from .adapt import AdaptConfig, adapt, load_adapted
 from .checkpoints import load_discriminator, load_generator, read_checkpoint, weights_fingerprint
 from .core import (Profile, atomic_write, checksum, file_sha256, get_path, get_profile, image_grid,
                                  progress, seed_everything)
-from .data import base_rows, few_shot, load_images, load_set, validation_test_split
+from .data import base_rows, few_shot, load_images, load_set, nested_splits, validation_test_split
 from .discriminator import Discriminator
 from .generator import Generator
 from .parameterizations import Parameterization, parameterization_class
@@ -138,7 +139,8 @@ class Run:
     protocol: with `eval_every`, the run is evaluated on the target's validation images every so many steps (KID of
     `n_val` samples), its result is the state at the best evaluation, and it stops after `patience` evaluations
     without a new best (not before step `min_steps`); without, the result is the last state. Either way the numbers
-    are on the test images."""
+    are on the test images: the held-out half of this run's own split, or with `fixed_test=k` the `k`-shot split's
+    test images whatever `shots` is (`data.nested_splits`: runs of several target sizes share one test set)."""
     target: str
     shots: int
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
@@ -149,14 +151,21 @@ class Run:
     patience: int = 0
     n_val: int = 200
     min_steps: int = 0
+    fixed_test: int = 0
 
-    _OWN = ('target', 'shots', 'source', 'n_eval', 'split_seed', 'eval_every', 'patience', 'n_val', 'min_steps')
-    def to_dict(self) -> dict: return dict({k: getattr(self, k) for k in self._OWN}, **self.adapt.to_dict())
+    _OWN = ('target', 'shots', 'source', 'n_eval', 'split_seed', 'eval_every', 'patience', 'n_val', 'min_steps',
+            'fixed_test')
+    _OMIT_DEFAULT = ('fixed_test',)   # added later: left out at its default, so older runs keep their keys
+    def to_dict(self) -> dict:
+        own = {k: getattr(self, k) for k in self._OWN
+               if k not in self._OMIT_DEFAULT or getattr(self, k) != self.__dataclass_fields__[k].default}
+        return dict(own, **self.adapt.to_dict())
     @classmethod
     def from_dict(cls, d: dict) -> 'Run':
-        "The `Run` of a `to_dict()` (or of a store row, which has more columns)."
+        "The `Run` of a `to_dict()` (or of a store row, which has more columns; a column it lacks reads as NaN)."
         adapt = AdaptConfig.from_dict({f.name: d[f.name] for f in fields(AdaptConfig) if f.name in d})
-        return cls(adapt=adapt, **{k: d[k] for k in cls._OWN if k in d})
+        return cls(adapt=adapt, **{k: d[k] for k in cls._OWN if k in d and not (isinstance(d[k], float) and
+                                                                                  math.isnan(d[k]))})
     def key(self) -> str:
         "The store key: a hash of the full config and the source checkpoint's content (the code version is in the row)."
         payload = json.dumps(dict(self.to_dict(), source_sha=source_fingerprint(self.source)), sort_keys=True,
@@ -165,13 +174,13 @@ class Run:
 
 def make_grid(targets, parameterizations, seeds=(0,), shots=(10,), source: str = 'smileys32', n_eval: int | None = None,
               profile: str | Profile | None = None, eval_every: int = 0, patience: int = 0, n_val: int = 200,
-              min_steps: int = 0, **adapt_kwargs) -> list[Run]:
+              min_steps: int = 0, fixed_test: int = 0, **adapt_kwargs) -> list[Run]:
     """The cartesian product of targets x shots x parameterizations x seeds, as `Run`s sharing `adapt_kwargs` and the
     protocol (`eval_every`, `patience`, `n_val`). Steps, batch size and `n_eval` default to the profile's
     (`adapt_steps`, `adapt_batch_size`, `n_eval_samples`), so studies that declare the same run share its row."""
     n_eval = n_eval if n_eval is not None else get_profile(profile).n_eval_samples
     return [Run(t, n, AdaptConfig.from_profile(profile, parameterization=p, seed=s, **adapt_kwargs), source, n_eval,
-                eval_every=eval_every, patience=patience, n_val=n_val, min_steps=min_steps)
+                eval_every=eval_every, patience=patience, n_val=n_val, min_steps=min_steps, fixed_test=fixed_test)
             for t, n, p, s in itertools.product(targets, shots, parameterizations, seeds)]
 
 # %% ../nbs/17_experiments.ipynb #a1bbb1d7
@@ -374,8 +383,12 @@ def run_one(run: Run, extractor: FeatureExtractor, device='cpu') -> tuple[dict, 
     """Adapt and evaluate one run: its metrics (n_params, timing, metrics, the training curve) and its delta file's
     bytes."""
     G, D = load_source(run.source, device)
-    shots, heldout = few_shot(run.target, run.shots, seed=run.split_seed, resolution=G.resolution)
-    val, test = validation_test_split(heldout, seed=run.split_seed)
+    if run.fixed_test:
+        shots, val, test = nested_splits(run.target, run.shots, run.fixed_test, seed=run.split_seed,
+                                         resolution=G.resolution)
+    else:
+        shots, heldout = few_shot(run.target, run.shots, seed=run.split_seed, resolution=G.resolution)
+        val, test = validation_test_split(heldout, seed=run.split_seed)
     protocol = {}
     if run.eval_every:   # choose the step on validation images; the test images are never seen before the end
         val_feats = real_features(extractor, load_images(val, G.resolution))

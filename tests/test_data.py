@@ -9,7 +9,7 @@ from PIL import Image
 
 from stylespace_lab.benchmark import build_benchmark
 from stylespace_lab.data import (EmojiDataset, EmojiSet, ImageFolder, domain_distance_table, few_shot, load_images,
-                                 load_set, paired_index)
+                                 load_set, nested_splits, paired_index)
 
 FIXTURES = ['fixture-a', 'fixture-b', 'fixture-c']
 pytestmark = pytest.mark.usefixtures('isolated_data')
@@ -88,6 +88,21 @@ def test_few_shot_reproducible(cache):
     with pytest.raises(ValueError, match='only 33 images'): few_shot(s, 100)
     with pytest.raises(ValueError, match="positive int or 'all'"): few_shot(s, -1)
     with pytest.raises(ValueError, match='only 20 images'): few_shot(s, 21, categories='Smileys & Emotion')
+
+
+
+@pytest.mark.parametrize('seed', [0, 5])
+def test_nested_splits_fix_the_test_images(cache, seed):
+    s = load_set('fixture-a', 32, cache=cache)
+    splits = {n: nested_splits(s, n, test_of=4, seed=seed) for n in (1, 4, 9, 16)}
+    tests = {tuple(t.indices) for _, _, t in splits.values()}
+    assert len(tests) == 1 and len(next(iter(tests))) == 15    # 29 held out: 14 join the pool, 15 are the test
+    for a, b in ((1, 4), (4, 9), (9, 16)): assert set(splits[a][0].indices) < set(splits[b][0].indices)
+    for n, (shots, val, test) in splits.items():
+        assert len(shots) == n and len(shots) + len(val) + len(test) == 33
+        assert not (set(shots.indices) | set(val.indices)) & set(test.indices)
+    with pytest.raises(ValueError, match=r'1\.\.16'): nested_splits(s, 17, test_of=4)
+    with pytest.raises(ValueError, match='must be an int'): nested_splits(s, 0, test_of=4)
 
 
 def test_emoji_dataset_filters(cache):

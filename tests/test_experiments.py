@@ -120,3 +120,15 @@ def test_keep_deltas_moves_them_beside_the_rows_and_recomputes_lost_ones(tmp_pat
     again = run_grid(grid()[:1], st, extractor=ext, show_progress=False, keep_deltas=True)
     assert again.created.iloc[0] != first.created.iloc[0] and st.delta_path(key).exists()
     assert again.fid.iloc[0] == pytest.approx(first.fid.iloc[0], rel=1e-6)
+
+
+def test_fixed_test_runs_of_several_sizes_share_the_test_images(tmp_path, one_thread):
+    ext = RandomCNNFeatures(seed=0)
+    sizes = lambda **kw: make_grid(['fixture-b'], ['stylespace'], shots=(2, 5), source='smoke', n_eval=16, steps=1,
+                                   batch_size=2, **kw)
+    fixed, own = sizes(fixed_test=5), sizes()
+    assert 'fixed_test' not in own[0].to_dict() and fixed[0].to_dict()['fixed_test'] == 5   # older keys unchanged
+    df = run_grid(fixed + own, store(tmp_path), extractor=ext, show_progress=False)
+    assert list(df.status) == ['ok'] * 4
+    # the source's KID against the test images depends on the test images only: one value for the fixed split
+    assert df.kid_source.iloc[:2].nunique() == 1 and df.kid_source.iloc[2:].nunique() == 2
