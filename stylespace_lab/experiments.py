@@ -52,7 +52,7 @@ __all__ = ['CODE_MODULES', 'VALIDATION_SEED', 'STUDY_PARAMETERIZATIONS', 'PROTOC
            'GridIncomplete', 'run_grid', 'study_store', 'study_source', 'run_generators', 'protocol_test_rows',
            'protocol', 'protocol_runs', 'sweep_lr', 'learning_rate_sweep', 'validation_gap_closed',
            'chosen_learning_rates', 'learning_rates', 'tuned_runs', 'spearman', 'spearman_ci', 'hierarchical_bootstrap',
-           'verdict', 'plot_metric']
+           'verdict', 'cell_bootstrap', 'plot_metric']
 
 # %% ../nbs/17_experiments.ipynb #d23a0d69
 CODE_MODULES = (layers_module, generator_module, param_module, losses_module, adapt_module, augment_module,
@@ -691,6 +691,38 @@ def verdict(lo: float, hi: float, margin: float, higher_is_better: bool = True) 
     if lo > margin: return 'better' if higher_is_better else 'worse'
     if hi < -margin: return 'worse' if higher_is_better else 'better'
     return 'inconclusive'
+
+# %% ../nbs/17_experiments.ipynb #d131eec3
+def cell_bootstrap(df: pd.DataFrame, cells: list[str], value: str, stat, outer: str | None = None,
+                   n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+    """`stat(cell means)` and its percentile interval from resampling each cell's rows (with `outer`: first the
+    values of that column, then rows within the drawn cells). Returns `value`, `lo`, `hi`, `n_cells`, `n_rows`;
+    resamples where `stat` is not finite are dropped."""
+    if not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level}")
+    cells = list(cells)
+    if outer is not None and outer not in cells: raise ValueError(f"outer={outer!r} must be one of the cells {cells}")
+    groups = {(k if isinstance(k, tuple) else (k,)): g[value].to_numpy(float)
+              for k, g in df.dropna(subset=[value]).groupby(cells)}
+    if not groups: raise ValueError(f"no rows with a {value!r}")
+    index = lambda keys, names: pd.MultiIndex.from_tuples(keys, names=names)
+    point = float(stat(pd.Series([v.mean() for v in groups.values()], index=index(list(groups), cells))))
+    rng, vals = np.random.default_rng(seed), []
+    by_outer = {}
+    if outer is not None:
+        for k in groups: by_outer.setdefault(k[cells.index(outer)], []).append(k)
+    fixed = index(list(groups), cells)   # without `outer` every resample has the same cells
+    for _ in range(n_boot):
+        keys = ([(j, *k) for j, o in enumerate(rng.choice(list(by_outer), len(by_outer))) for k in by_outer[o]]
+                if outer is not None else list(groups))
+        means = [(x := groups[k[1:] if outer is not None else k])[rng.integers(0, len(x), len(x))].mean()
+                 for k in keys]
+        idx = index(keys, ['draw'] + cells) if outer is not None else fixed
+        vals.append(float(stat(pd.Series(means, index=idx))))
+    vals = np.array(vals)
+    vals = vals[np.isfinite(vals)]
+    lo, hi = np.quantile(vals, [(1 - level) / 2, (1 + level) / 2]) if len(vals) else (np.nan, np.nan)
+    return dict(value=point, lo=float(lo), hi=float(hi), n_cells=len(groups), n_rows=int(sum(map(len, groups.values()))))
+
 
 # %% ../nbs/17_experiments.ipynb #0b67fced
 def plot_metric(df: pd.DataFrame, metric: str = 'fid', by: str = 'parameterization', col: str = 'target',

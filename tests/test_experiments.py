@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from stylespace_lab.data import few_shot, load_set, paired_index
-from stylespace_lab.experiments import (GridIncomplete, ResultsStore, evaluate, hierarchical_bootstrap, make_grid, run_grid,
-                                       verdict)
+from stylespace_lab.experiments import (GridIncomplete, ResultsStore, cell_bootstrap, evaluate, hierarchical_bootstrap, make_grid,
+                                       run_grid, verdict)
 from stylespace_lab.features import RandomCNNFeatures, train_emoji_encoder
 
 
@@ -132,3 +132,16 @@ def test_fixed_test_runs_of_several_sizes_share_the_test_images(tmp_path, one_th
     assert list(df.status) == ['ok'] * 4
     # the source's KID against the test images depends on the test images only: one value for the fixed split
     assert df.kid_source.iloc[:2].nunique() == 1 and df.kid_source.iloc[2:].nunique() == 2
+
+
+def test_cell_bootstrap_bad_input_seeded_and_drops_undefined_resamples():
+    df = pd.DataFrame(dict(c=[0, 0, 1, 1, 2, 2], v=[1., 2., 3., 4., 5., 6.]))
+    mean = lambda m: m.mean()
+    with pytest.raises(ValueError, match='outer'): cell_bootstrap(df, ['c'], 'v', mean, outer='seed')
+    with pytest.raises(ValueError, match='level'): cell_bootstrap(df, ['c'], 'v', mean, level=1.)
+    with pytest.raises(ValueError, match="no rows with a 'v'"): cell_bootstrap(df.assign(v=np.nan), ['c'], 'v', mean)
+    a, b = (cell_bootstrap(df, ['c'], 'v', mean, outer='c', n_boot=200, seed=3) for _ in range(2))
+    assert a == b and a['value'] == 3.5 and a['lo'] < 3.5 < a['hi']
+    # a statistic undefined on some resamples (a candidate drawn for every slot): those are dropped, not NaN
+    distinct = lambda m: m.mean() if m.index.get_level_values('c').nunique() > 1 else float('nan')
+    assert np.isfinite(list(cell_bootstrap(df, ['c'], 'v', distinct, outer='c', n_boot=200).values())).all()
