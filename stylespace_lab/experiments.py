@@ -574,16 +574,17 @@ def protocol(profile: str | Profile | None = None) -> dict:
     return PROTOCOL[get_profile(profile).name]
 
 def protocol_runs(targets, parameterization: str, lr: float, seeds=(0,), source: str | None = None,
-                  profile: str | Profile | None = None) -> list[Run]:
-    """The protocol's runs of one parameterization at one learning rate on `targets` (source: the studies'); outside
-    `smoke`, only `PROTOCOL_TARGETS`, whose test images the emoji encoder never saw."""
+                  profile: str | Profile | None = None, **adapt_kwargs) -> list[Run]:
+    """The protocol's runs of one parameterization at one learning rate on `targets` (source: the studies'), with any
+    other `AdaptConfig` settings (`losses`, `freeze_d`, ...); outside `smoke`, only `PROTOCOL_TARGETS`, whose test
+    images the emoji encoder never saw."""
     pr = protocol(profile)
     unseen = [t for t in targets if t not in PROTOCOL_TARGETS]
     if unseen and get_profile(profile).name != 'smoke':
         raise ValueError(f"target(s) {unseen} are not protocol targets: the emoji encoder may have trained on their "
                          f"test images; add them to PROTOCOL_TARGETS and retrain it (09_features)")
     return make_grid(list(targets), [parameterization], seeds=seeds, shots=(pr['shots'],),
-                     source=source or study_source(profile), lr=lr, profile=profile, **pr['run'])
+                     source=source or study_source(profile), lr=lr, profile=profile, **pr['run'], **adapt_kwargs)
 
 def sweep_lr(parameterization: str, factor: float) -> float:
     "A rate of the sweep: the parameterization's default times `factor` (rounded, so the run keys are stable)."
