@@ -127,6 +127,7 @@ def keep_if_best(name: str, res, row: dict) -> None:
     lowest measured so far: a stretch can end worse than an earlier one, and the default source is the best state."""
     st = pd.read_csv(RESULTS/'stretches.csv')
     st = st[st.candidate == name]
+    if len(st) < 2: return   # one stretch measured: its best state is the last one, `<name>.pt` itself
     ratio = st.fid_inception / st.fid_inception_yardstick
     if ratio[st.step == row['step']].iloc[0] <= ratio.min():
         save_checkpoint(CKPTS/f'{name}-best.pt', G_ema=res.G_ema, D=res.D, meta=read_checkpoint(res.snapshot)['meta'])
