@@ -45,14 +45,14 @@ from .metrics import (cross_domain_correspondence, diversity, fid_from_features,
                                     kid, prdc)
 
 # %% auto #0
-__all__ = ['CODE_MODULES', 'VALIDATION_SEED', 'STUDY_PARAMETERIZATIONS', 'PROTOCOL', 'PROTOCOL_TARGETS', 'code_text',
-           'code_closure', 'code_version', 'source_path', 'source_fingerprint', 'Run', 'make_grid', 'load_source',
-           'real_features', 'source_samples', 'style_probabilities', 'style_probability', 'gap_closed', 'evaluate',
-           'machine_info', 'ResultsStore', 'extra_judges', 'sample_strip', 'strip_images', 'run_one', 'compute_row',
-           'GridIncomplete', 'run_grid', 'study_store', 'study_source', 'run_generators', 'protocol_test_rows',
-           'protocol', 'protocol_runs', 'sweep_lr', 'learning_rate_sweep', 'validation_gap_closed',
-           'chosen_learning_rates', 'learning_rates', 'tuned_runs', 'spearman', 'spearman_ci', 'hierarchical_bootstrap',
-           'verdict', 'cell_bootstrap', 'plot_metric']
+__all__ = ['CODE_MODULES', 'VALIDATION_SEED', 'STUDY_PARAMETERIZATIONS', 'PROTOCOL', 'SWEEP_EXTENSIONS', 'PROTOCOL_TARGETS',
+           'code_text', 'code_closure', 'code_version', 'source_path', 'source_fingerprint', 'Run', 'make_grid',
+           'load_source', 'real_features', 'source_samples', 'style_probabilities', 'style_probability', 'gap_closed',
+           'evaluate', 'machine_info', 'ResultsStore', 'extra_judges', 'sample_strip', 'strip_images', 'run_one',
+           'compute_row', 'GridIncomplete', 'run_grid', 'study_store', 'study_source', 'run_generators',
+           'protocol_test_rows', 'protocol', 'protocol_runs', 'sweep_lr', 'learning_rate_sweep',
+           'validation_gap_closed', 'chosen_learning_rates', 'extension_runs', 'learning_rates', 'tuned_runs',
+           'spearman', 'spearman_ci', 'hierarchical_bootstrap', 'verdict', 'cell_bootstrap', 'plot_metric']
 
 # %% ../nbs/17_experiments.ipynb #d23a0d69
 CODE_MODULES = (layers_module, generator_module, param_module, losses_module, adapt_module, augment_module,
@@ -553,6 +553,9 @@ PROTOCOL = dict(
              run=dict(steps=1200, eval_every=25, patience=16, min_steps=600, n_val=200, n_eval=500, batch_size=4)),
 )
 PROTOCOL['gpu'] = PROTOCOL['cpu']
+# how many times the sweep may go one step beyond a best rate at an end (`learning_rates`); apart from `PROTOCOL`,
+# which the rows' code version covers (a change of the sweep's reach changes no run)
+SWEEP_EXTENSIONS = dict(smoke=1, cpu=2, gpu=2)
 # every target a study may adapt to: the emoji encoder never trains on their test images (`09_features`), so the
 # metrics compare against images the judge has not seen
 PROTOCOL_TARGETS = tuple(f'{v}:smileys' for v in ('twemoji', 'fluent-emoji-flat', 'noto-v1', 'emojione', 'openmoji',
@@ -601,22 +604,44 @@ def validation_gap_closed(rows: pd.DataFrame) -> pd.Series:
     return 1 - rows.val_kid_best / rows.val_kid_start
 
 def chosen_learning_rates(sweep: pd.DataFrame) -> pd.DataFrame:
-    """Per parameterization, the rate with the highest mean (over sweep targets) `validation_gap_closed`, and whether
-    it lies at an end of the sweep (the best may lie beyond)."""
+    """Per parameterization, the rate with the highest mean (over sweep targets) `validation_gap_closed`, how many
+    rates were tried, and whether the best lies at the low or high end of them (`edge`: the best may lie beyond)."""
     d = sweep[sweep.status == 'ok'].assign(val_gap_closed=validation_gap_closed)
     if d.empty: raise ValueError("no finished sweep runs to choose from")
     mean = d.groupby(['parameterization', 'lr']).val_gap_closed.mean()
     best = mean.groupby(level=0).idxmax().map(lambda ix: ix[1])
-    ends = d.groupby('parameterization').lr.agg(['min', 'max'])
-    return pd.DataFrame(dict(lr=best, val_gap_closed=mean.groupby(level=0).max(),
-                             at_the_edge=[best[p] in (ends.loc[p, 'min'], ends.loc[p, 'max']) for p in best.index]))
+    ends = d.groupby('parameterization').lr.agg(['min', 'max', 'nunique'])
+    edge = ['low' if best[p] == ends.loc[p, 'min'] else 'high' if best[p] == ends.loc[p, 'max'] else ''
+            for p in best.index]
+    return pd.DataFrame(dict(lr=best, val_gap_closed=mean.groupby(level=0).max(), n_rates=ends['nunique'],
+                             edge=edge, at_the_edge=[e != '' for e in edge]))
+
+def extension_runs(chosen: pd.DataFrame, profile: str | Profile | None = None, source: str | None = None) -> list[Run]:
+    """The next rates of the sweep beyond each best rate at an end: one sweep step further that way (`lr_factors`'
+    ratio), on the sweep targets, seed 0."""
+    pr = protocol(profile)
+    step = pr['lr_factors'][-1] / pr['lr_factors'][-2]
+    runs = []
+    for p, c in chosen[chosen.at_the_edge].iterrows():
+        factor = c.lr / parameterization_class(p).default_lr * (step if c.edge == 'high' else 1 / step)
+        runs += protocol_runs(pr['sweep_targets'], p, sweep_lr(p, factor), source=source, profile=profile)
+    return runs
 
 def learning_rates(store: ResultsStore | None = None, workers: int = 1, profile: str | Profile | None = None,
                    source: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run (or read) the learning-rate sweep and choose from it: `(sweep rows, chosen_learning_rates)`. A sweep still
-    incomplete raises `GridIncomplete` (with a time limit) like any grid."""
-    sweep = run_grid(learning_rate_sweep(profile, source), store, workers=workers)
-    return sweep, chosen_learning_rates(sweep)
+    """Run (or read) the learning-rate sweep and choose from it: `(sweep rows, chosen_learning_rates)`. Where a best
+    rate lies at an end of the rates tried, the sweep goes one step further that way, up to the protocol's
+    `SWEEP_EXTENSIONS` times, so that a chosen rate is either a turned optimum or reported as `at_the_edge`. A sweep
+    still incomplete raises `GridIncomplete` (with a time limit) like any grid."""
+    runs = learning_rate_sweep(profile, source)
+    most = SWEEP_EXTENSIONS[get_profile(profile).name]
+    for extension in range(most + 1):
+        sweep = run_grid(runs, store, workers=workers)
+        chosen = chosen_learning_rates(sweep)
+        more = [r for r in extension_runs(chosen, profile, source) if r not in runs]
+        if not more or extension == most: break
+        runs = runs + more
+    return sweep, chosen
 
 def tuned_runs(targets, parameterizations, seeds, store: ResultsStore | None = None, workers: int = 1,
                profile: str | Profile | None = None, source: str | None = None,

@@ -145,3 +145,20 @@ def test_cell_bootstrap_bad_input_seeded_and_drops_undefined_resamples():
     # a statistic undefined on some resamples (a candidate drawn for every slot): those are dropped, not NaN
     distinct = lambda m: m.mean() if m.index.get_level_values('c').nunique() > 1 else float('nan')
     assert np.isfinite(list(cell_bootstrap(df, ['c'], 'v', distinct, outer='c', n_boot=200).values())).all()
+
+
+def test_sweep_goes_one_step_beyond_a_best_rate_at_an_end():
+    from stylespace_lab.experiments import chosen_learning_rates, extension_runs, protocol, sweep_lr
+    rows = lambda p, gaps: [dict(status='ok', parameterization=p, lr=sweep_lr(p, f), target=t, val_kid_start=1.,
+                                 val_kid_best=1 - g) for f, g in zip(protocol('smoke')['lr_factors'], gaps)
+                            for t in ('fixture-b', 'fixture-c')]
+    sweep = pd.DataFrame(rows('full', [0.1, 0.5, 0.3]) + rows('stylespace', [0.1, 0.2, 0.3])
+                         + rows('affine_plus', [0.4, 0.2, 0.1]))
+    chosen = chosen_learning_rates(sweep)
+    assert chosen.edge.to_dict() == {'affine_plus': 'low', 'full': '', 'stylespace': 'high'}
+    assert (chosen.n_rates == 3).all() and chosen.loc['full', 'val_gap_closed'] == pytest.approx(0.5)
+    more = extension_runs(chosen, 'smoke', source='smoke')
+    step = protocol('smoke')['lr_factors'][-1] / protocol('smoke')['lr_factors'][-2]
+    assert sorted((r.adapt.parameterization, r.adapt.lr, r.target) for r in more) == sorted(
+        [('stylespace', sweep_lr('stylespace', 2 * step), t) for t in ('fixture-b', 'fixture-c')]
+        + [('affine_plus', sweep_lr('affine_plus', 0.5 / step), t) for t in ('fixture-b', 'fixture-c')])
