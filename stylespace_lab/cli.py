@@ -326,7 +326,7 @@ def _adapt_args(sp):
     sp.add_argument('--param', nargs='*', default=[], metavar='KEY=VALUE',
                     help='parameterization arguments, e.g. keep=0.05 or block=16')
     sp.add_argument('--losses', nargs='*', default=None, metavar='NAME[=WEIGHT]',
-                    help='losses: adv, cdc, d3t_rec, d3t_distill (default: adv; weights default to the loss registry)')
+                    help='losses: adv, cdc, d3t_rec, d3t_con, d3t_distill, clip_dir (default: adv; weights: the loss registry)')
     sp.add_argument('--steps', type=positive_int, default=None,
                     help="adaptation steps (default: the profile's adapt_steps)")
     sp.add_argument('--batch-size', type=positive_int, default=None)
