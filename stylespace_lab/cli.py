@@ -547,12 +547,14 @@ def write_source_samples(profile: str | None = None, n: int = 64) -> Path:
 
 def run_study(profile: str = 'cpu', notebooks: list[str] | None = None, nbs_path: str | Path = 'nbs',
               log=print, recompute: bool = False,
-              max_minutes: float | None = None) -> tuple[list[Path], dict[str, str]]:
+              max_minutes: float | None = None, device: str | None = None,
+              workers: int | None = None) -> tuple[list[Path], dict[str, str]]:
     """Build missing benchmark data, then run the study notebooks that exist (or `notebooks`) under `profile`; return
     the figure files written and the notebooks left incomplete (name -> why). The notebooks read their runs from the
     results store and compute only what is missing or stale; `recompute` computes every run again. With
     `max_minutes`, no run starts after that many minutes: a notebook whose grid is not complete stops at its grid
-    (its finished runs are kept) and is left incomplete; the same command continues."""
+    (its finished runs are kept) and is left incomplete; the same command continues. `device` and `workers` set where
+    and in how many processes the notebooks' grids run (`experiments.run_grid`)."""
     from stylespace_lab.core import figures_dir, get_profile
     get_profile(profile)   # a clear error for an unknown profile before any work
     nbs = Path(nbs_path)
@@ -570,6 +572,8 @@ def run_study(profile: str = 'cpu', notebooks: list[str] | None = None, nbs_path
     log(f"benchmark data: {len(data)} sets ready" + (f" (built now: {', '.join(built)})" if built else " (all cached)"))
     written = [write_source_samples(profile)]
     if recompute: os.environ['STYLESPACE_LAB_RECOMPUTE'] = '1'   # read by experiments.run_grid in the notebooks
+    if device is not None: os.environ['STYLESPACE_LAB_GRID_DEVICE'] = device
+    if workers is not None: os.environ['STYLESPACE_LAB_GRID_WORKERS'] = str(workers)
     from stylespace_lab.experiments import GridIncomplete
     incomplete = {}
     for i, n in enumerate(names, 1):
@@ -598,6 +602,9 @@ def _study_args(sp):
     sp.add_argument('--max-minutes', type=float, default=None,
                     help='start no run after this many minutes; the finished runs stay in the store, and the same '
                          'command continues (exit code 3 while a study is incomplete)')
+    sp.add_argument('--device', default=None, help='where the grids run: cpu (default) or cuda[:N]')
+    sp.add_argument('--workers', type=positive_int, default=None,
+                    help="processes per grid (default: each study's own; on a GPU many fit side by side)")
 
 @subcommand('study', 'Build missing benchmark data, run the analysis notebooks top to bottom with a profile, and write '
             'the figures.',
@@ -606,8 +613,15 @@ def _cmd_study(a):
     from stylespace_lab.core import figures_dir
     if a.max_minutes is not None and a.max_minutes <= 0:
         raise UserError(f"--max-minutes must be > 0, got {a.max_minutes:g}")
+    if a.device is not None:
+        import torch
+        if not (a.device == 'cpu' or a.device == 'cuda' or (a.device.startswith('cuda:') and a.device[5:].isdigit())):
+            raise UserError(f"--device must be cpu, cuda or cuda:N, got {a.device!r}")
+        if a.device != 'cpu' and not torch.cuda.is_available():
+            raise UserError(f"--device {a.device}: this machine has no CUDA device that torch can use")
     written, incomplete = run_study(profile=a.profile, notebooks=a.notebooks or None, nbs_path=a.nbs,
-                                    recompute=a.recompute, max_minutes=a.max_minutes)
+                                    recompute=a.recompute, max_minutes=a.max_minutes, device=a.device,
+                                    workers=a.workers)
     print(f"figures written ({len(written)}) to {figures_dir(a.profile)}:")
     for p in written: print(f"  {p.name}")
     if incomplete:

@@ -449,7 +449,7 @@ def compute_row(run: dict, key: str, version: str, extractor: FeatureExtractor |
         row = dict(run, key=key, status='failed', error=f'{type(e).__name__}: {e}',
                    traceback=traceback.format_exc(limit=5))
     return dict(row, code_version=version, run_s=round(time.time() - t, 2), created=time.time(),
-                **machine_info()), delta
+                device=str(device), **machine_info()), delta
 
 class GridIncomplete(RuntimeError):
     "A grid stopped at its time limit: `left` of its `total` runs are not in the store yet."
@@ -465,8 +465,15 @@ def _grid_minutes_from_env() -> float | None:
 
 def _recompute_from_env() -> bool: return os.environ.get('STYLESPACE_LAB_RECOMPUTE', '') not in ('', '0')
 
+def _grid_workers_from_env() -> int | None:
+    "`STYLESPACE_LAB_GRID_WORKERS`: how many processes a grid uses on this machine (e.g. many on one GPU), if set."
+    v = os.environ.get('STYLESPACE_LAB_GRID_WORKERS', '')
+    if not v: return None
+    if not v.isdigit() or int(v) < 1: raise ValueError(f"STYLESPACE_LAB_GRID_WORKERS must be an integer >= 1, got {v!r}")
+    return int(v)
+
 def run_grid(runs: list[Run], store: ResultsStore | str | Path | None = None, extractor: FeatureExtractor | None = None,
-             device='cpu', retry_failed: bool = False, recompute: bool | None = None, show_progress: bool = True,
+             device=None, retry_failed: bool = False, recompute: bool | None = None, show_progress: bool = True,
              workers: int = 1, executor=None, max_minutes: float | None = None,
              keep_deltas: bool = False) -> pd.DataFrame:
     """Every run's row, read from `store` (default: `study_store()`) or computed there: missing, stale (another code
@@ -476,7 +483,9 @@ def run_grid(runs: list[Run], store: ResultsStore | str | Path | None = None, ex
     setting `STYLESPACE_LAB_GRID_MINUTES`), no run starts after that many minutes: the finished ones are in the store
     and `GridIncomplete` says how many are left (the same call continues). With `keep_deltas`, every run's delta is
     kept beside its row (committed), so a study can reload the generators on any machine; a finished run whose delta
-    is nowhere is computed again."""
+    is nowhere is computed again. The settings `STYLESPACE_LAB_GRID_DEVICE` (default `device`: cpu) and
+    `STYLESPACE_LAB_GRID_WORKERS` (overrides `workers`) let `stylespace-lab study --device cuda --workers 12` fill a
+    study's grids on a GPU without touching the notebooks."""
     store = store if isinstance(store, ResultsStore) else ResultsStore(store) if store is not None else study_store()
     recompute = _recompute_from_env() if recompute is None else recompute
     judge = (extractor if extractor is not None else _default_extractor()).id   # part of what made a row
@@ -487,6 +496,8 @@ def run_grid(runs: list[Run], store: ResultsStore | str | Path | None = None, ex
     todo = list({k: r for k, r in zip(keys, runs)
                  if state[k] in redo or (keep_deltas and state[k] == 'ok' and not store.keep(k))}.items())
     max_minutes = _grid_minutes_from_env() if max_minutes is None else max_minutes
+    device = device if device is not None else os.environ.get('STYLESPACE_LAB_GRID_DEVICE', 'cpu')
+    workers = _grid_workers_from_env() or workers
     deadline = time.time() + 60 * max_minutes if max_minutes is not None else float('inf')
     own_pool = executor is None and workers > 1 and len(todo) > 1
     if own_pool:

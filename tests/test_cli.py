@@ -326,6 +326,10 @@ BAD_INPUT = {
     'build-data --resolutions 0': (lambda c: ['build-data', '--resolutions', '0'], 'is not a positive integer'),
     'adapt --shots 0': (lambda c: c.adapt('--shots', '0'), "--shots: '0' is not a positive integer"),
     'adapt --freeze-d -1': (lambda c: c.adapt('--freeze-d', '-1'), 'is not an integer >= 0'),
+    'study --workers 0': (lambda c: ['study', '--profile', 'smoke', '--workers', '0'], "'0' is not a positive integer"),
+    'study --device tpu': (lambda c: ['study', '--profile', 'smoke', '--device', 'tpu'], 'must be cpu, cuda or cuda:N'),
+    'study --device cuda without one': (lambda c: c.env('CUDA_VISIBLE_DEVICES', '') or
+                                        ['study', '--profile', 'smoke', '--device', 'cuda:0'], 'no CUDA device'),
     # output paths that would fail after the work, or destroy something
     'adapt --out an existing folder': (lambda c: c.adapt('--out', c.tmp), 'is a folder; give the name of a file'),
     'adapt --out a file that is not a delta': (lambda c: c.adapt('--out', c.file('notes.txt', b'mine')),

@@ -162,3 +162,14 @@ def test_sweep_goes_one_step_beyond_a_best_rate_at_an_end():
     assert sorted((r.adapt.parameterization, r.adapt.lr, r.target) for r in more) == sorted(
         [('stylespace', sweep_lr('stylespace', 2 * step), t) for t in ('fixture-b', 'fixture-c')]
         + [('affine_plus', sweep_lr('affine_plus', 0.5 / step), t) for t in ('fixture-b', 'fixture-c')])
+
+
+def test_grid_device_and_workers_come_from_the_settings(tmp_path, one_thread, monkeypatch):
+    ext = RandomCNNFeatures(seed=0)
+    monkeypatch.setenv('STYLESPACE_LAB_GRID_DEVICE', 'cpu')
+    monkeypatch.setenv('STYLESPACE_LAB_GRID_WORKERS', '1')
+    df = run_grid(grid()[:1], store(tmp_path), extractor=ext, show_progress=False, workers=8)
+    assert list(df.device) == ['cpu'] and list(df.status) == ['ok']
+    monkeypatch.setenv('STYLESPACE_LAB_GRID_WORKERS', 'many')
+    with pytest.raises(ValueError, match='GRID_WORKERS must be an integer'):
+        run_grid(grid()[1:2], store(tmp_path), extractor=ext, show_progress=False)
