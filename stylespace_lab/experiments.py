@@ -52,7 +52,8 @@ __all__ = ['CODE_MODULES', 'VALIDATION_SEED', 'STUDY_PARAMETERIZATIONS', 'PROTOC
            'compute_row', 'GridIncomplete', 'run_grid', 'study_store', 'study_source', 'run_generators',
            'protocol_test_rows', 'protocol', 'protocol_runs', 'sweep_lr', 'learning_rate_sweep',
            'validation_gap_closed', 'chosen_learning_rates', 'extension_runs', 'learning_rates', 'tuned_runs',
-           'spearman', 'spearman_ci', 'hierarchical_bootstrap', 'verdict', 'cell_bootstrap', 'plot_metric']
+           'spearman', 'spearman_ci', 'hierarchical_bootstrap', 'verdict', 'verdict_with_stability', 'cell_bootstrap',
+           'plot_metric']
 
 # %% ../nbs/17_experiments.ipynb #d23a0d69
 CODE_MODULES = (layers_module, generator_module, param_module, losses_module, adapt_module, augment_module,
@@ -728,6 +729,22 @@ def verdict(lo: float, hi: float, margin: float, higher_is_better: bool = True) 
     if lo > margin: return 'better' if higher_is_better else 'worse'
     if hi < -margin: return 'worse' if higher_is_better else 'better'
     return 'inconclusive'
+
+# %% ../nbs/17_experiments.ipynb #030d710a
+def verdict_with_stability(df: pd.DataFrame, value: str, arm: str, treatment, baseline, margin: float,
+                           unit: str = 'seed', higher_is_better: bool = True, **bootstrap_kw) -> dict:
+    """`hierarchical_bootstrap` of `treatment - baseline` with its `verdict`, plus `stable`: whether the verdict stays
+    the same with each value of `unit` (a seed) left out in turn (`n_boot` defaults to 2000 for those)."""
+    ci = hierarchical_bootstrap(df, value, arm, treatment, baseline, **bootstrap_kw)
+    said = verdict(ci['lo'], ci['hi'], margin, higher_is_better)
+    others = []
+    for u in sorted(df[unit].dropna().unique()):
+        try: r = hierarchical_bootstrap(df[df[unit] != u], value, arm, treatment, baseline,
+                                        **{'n_boot': 2000, **bootstrap_kw})
+        except ValueError: continue   # leaving this unit out leaves an arm empty: nothing to compare
+        others.append(verdict(r['lo'], r['hi'], margin, higher_is_better))
+    return dict(ci, verdict=said, stable=all(o == said for o in others), n_left_out=len(others))
+
 
 # %% ../nbs/17_experiments.ipynb #d131eec3
 def cell_bootstrap(df: pd.DataFrame, cells: list[str], value: str, stat, outer: str | None = None,

@@ -8,7 +8,7 @@ import torch
 
 from stylespace_lab.data import few_shot, load_set, paired_index
 from stylespace_lab.experiments import (GridIncomplete, ResultsStore, cell_bootstrap, evaluate, hierarchical_bootstrap, make_grid,
-                                       run_grid, verdict)
+                                       run_grid, verdict, verdict_with_stability)
 from stylespace_lab.features import RandomCNNFeatures, train_emoji_encoder
 
 
@@ -92,6 +92,18 @@ def test_hierarchical_bootstrap_bad_input_and_seeded():
     r = hierarchical_bootstrap(df, 'v', 'p', 'y', 'x')
     assert r == hierarchical_bootstrap(df, 'v', 'p', 'y', 'x') and r['diff'] == 1.5   # seeded; mean of (1, 2)
     with pytest.raises(ValueError, match='margin'): verdict(0., 1., margin=0)
+
+
+def test_verdict_with_stability_skips_units_that_empty_an_arm_and_flags_a_flip():
+    # the baseline has seeds 0-2, the treatment only seed 0: leaving seed 0 out leaves nothing to compare
+    df = pd.DataFrame(dict(target='a', p=['x'] * 3 + ['y'], seed=[0, 1, 2, 0], v=[0., 0., 0., 0.05]))
+    r = verdict_with_stability(df, 'v', 'p', 'y', 'x', margin=0.1)
+    assert (r['verdict'], r['stable'], r['n_left_out']) == ('as good as', True, 2)
+    # two seeds that disagree: "inconclusive" with both, "as good as" or "better" with either one left out
+    two = pd.DataFrame(dict(target='a', p=['x', 'x', 'y', 'y'], seed=[0, 1, 0, 1], v=[0., 0., 0.05, 0.5]))
+    flip = verdict_with_stability(two, 'v', 'p', 'y', 'x', margin=0.1)
+    assert flip['verdict'] == 'inconclusive' and not flip['stable']
+    with pytest.raises(ValueError, match='margin'): verdict_with_stability(df, 'v', 'p', 'y', 'x', margin=0)
 
 
 def test_grid_time_limit_keeps_finished_runs_and_continues(tmp_path, one_thread, monkeypatch):
